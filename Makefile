@@ -1,0 +1,40 @@
+# The README's Quick start: `make demo` and `make test`. Both create .venv if it is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# pip on this machine warns about index folders that do not exist; keep the output readable.
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+EXTRAS := test,notebooks
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+
+.PHONY: demo test unit notebooks bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The package alone (what `make demo` needs) ...
+$(VENV)/.base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e . $(QUIET_PIP)
+	touch $@
+
+# ... and with every extra (what `make test` needs).
+$(VENV)/.all: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]" $(QUIET_PIP)
+	touch $@ $(VENV)/.base
+
+demo: $(VENV)/.base
+	$(BIN)/python -m nstlib --image_size 256 --num_steps 100 --output_path outputs/demo.png --quiet
+
+test: $(VENV)/.all
+	$(BIN)/python -m pytest -q tests
+ifneq ($(NOTEBOOKS),)
+	NSTLIB_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
+endif
+
+bench: $(VENV)/.base
+	$(BIN)/python -m nstlib.bench
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,31 @@
+"""nstlib: neural style transfer, from Gram matrices to feed-forward networks.
+
+The pipeline, one module per concept::
+
+    images.load_image -> features.VGGFeatures -> losses -> transfer.stylize -> images.save_image
+"""
+
+from .features import LAYER_NAMES, VGGFeatures
+from .images import ImageError, load_image, save_image
+from .losses import content_loss, gram_matrix, style_loss, tv_loss
+from .transfer import PRESETS, Config, ConfigError, Result, StylizeInterrupted, stylize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LAYER_NAMES",
+    "PRESETS",
+    "Config",
+    "ConfigError",
+    "ImageError",
+    "Result",
+    "StylizeInterrupted",
+    "VGGFeatures",
+    "content_loss",
+    "gram_matrix",
+    "load_image",
+    "save_image",
+    "stylize",
+    "style_loss",
+    "tv_loss",
+]

@@ -1,0 +1,270 @@
+"""``make bench``: nstlib's Gatys step measured side by side with two references, in one run.
+
+For each image size it times, on the same machine, weights and layers:
+
+- ``bare``: one forward + backward pass through the same truncated VGG19, with a trivial loss.
+  This is the floor that any implementation pays per step.
+- ``nstlib``: a step of :func:`nstlib.stylize` (L-BFGS, all loss terms, history, best image).
+- ``tutorial``: a straightforward implementation in the style of the PyTorch tutorial
+  (``nn.Sequential`` with loss modules inserted after the tapped layers, contiguous tensors,
+  out-of-place ReLU, ``Tensor.view`` Gram matrices, the tutorial's repeated ``LBFGS.step``).
+
+Each (method, size) runs in its own subprocess so that its peak memory (max RSS on the CPU,
+``torch.cuda.max_memory_allocated`` on CUDA) is its own. Ratios are computed within the run.
+
+    python -m nstlib.bench [--sizes 128 256] [--steps 20] [--json outputs/bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+METHODS = ("bare", "nstlib", "tutorial")
+
+
+def _images(size: int) -> tuple[Tensor, Tensor]:
+    from .assets import default_content, default_style
+    from .images import load_image
+
+    return load_image(default_content(), size), load_image(default_style(), size)
+
+
+def _bare(size: int, steps: int, device: torch.device) -> list[float]:
+    from .transfer import Config, get_extractor
+
+    cfg = Config()
+    layers = tuple(dict.fromkeys((*cfg.content_layers, *cfg.style_layers)))
+    net = get_extractor(layers, cfg.weights, cfg.pooling, str(device))
+    content, _ = _images(size)
+    x = content.to(device).contiguous().requires_grad_(True)
+    times = []
+    for _ in range(steps + 2):
+        t = time.perf_counter()
+        x.grad = None
+        sum(f.sum() for f in net(x).values()).backward()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return times[2:]
+
+
+def _nstlib(size: int, steps: int, device: torch.device) -> list[float]:
+    from .transfer import stylize
+
+    content, style = _images(size)
+    stylize(content, style, num_steps=2, progress=False, device=str(device))  # warm-up, loads weights
+    result = stylize(content, style, num_steps=steps + 2, progress=False, device=str(device))
+    seconds = result.history["seconds"]
+    return [b - a for a, b in zip(seconds[1:], seconds[2:])]
+
+
+# --- the tutorial-style baseline -------------------------------------------------------------
+
+
+class _Normalization(nn.Module):
+    def __init__(self, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.mean, self.std = mean.view(-1, 1, 1), std.view(-1, 1, 1)
+
+    def forward(self, img: Tensor) -> Tensor:
+        return (img - self.mean) / self.std
+
+
+class _ContentLoss(nn.Module):
+    def __init__(self, target: Tensor) -> None:
+        super().__init__()
+        self.target = target.detach()
+        self.loss = torch.zeros(())
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.loss = F.mse_loss(x, self.target)
+        return x
+
+
+def _tutorial_gram(x: Tensor) -> Tensor:
+    b, c, h, w = x.size()
+    features = x.view(b * c, h * w)
+    return torch.mm(features, features.t()).div(b * c * h * w)
+
+
+class _StyleLoss(nn.Module):
+    def __init__(self, target_feature: Tensor) -> None:
+        super().__init__()
+        self.target = _tutorial_gram(target_feature).detach()
+        self.loss = torch.zeros(())
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.loss = F.mse_loss(_tutorial_gram(x), self.target)
+        return x
+
+
+def _tutorial_model(style: Tensor, content: Tensor, device: torch.device):
+    """The same calibrated Caffe VGG19 weights, rebuilt the tutorial's way."""
+    from .features import LAYER_NAMES, VGGFeatures
+    from .transfer import Config
+
+    cfg = Config()
+    ours = VGGFeatures(LAYER_NAMES, device=device)
+    ours.to(memory_format=torch.contiguous_format)
+    mean, std = ours.mean.flatten(), ours.std.flatten()
+
+    class BGR(nn.Module):
+        def forward(self, x: Tensor) -> Tensor:
+            return x.flip(1)
+
+    model = nn.Sequential(_Normalization(mean, std), BGR()).to(device)
+    content_losses, style_losses = [], []
+    last = max(LAYER_NAMES.index(n) for n in (*cfg.content_layers, *cfg.style_layers))
+    for i, name in enumerate(LAYER_NAMES[: last + 1]):
+        model.add_module(name, ours.convs[i])
+        model.add_module(f"relu_{name}", nn.ReLU(inplace=False))
+        if name in cfg.content_layers:
+            loss = _ContentLoss(model(content).detach())
+            model.add_module(f"content_loss_{name}", loss)
+            content_losses.append(loss)
+        if name in cfg.style_layers:
+            loss = _StyleLoss(model(style).detach())
+            model.add_module(f"style_loss_{name}", loss)
+            style_losses.append(loss)
+        if i + 1 < len(LAYER_NAMES) and LAYER_NAMES[i + 1][4] != name[4]:
+            model.add_module(f"pool_{name}", nn.MaxPool2d(2, 2))
+    return model, content_losses, style_losses
+
+
+def _tutorial(size: int, steps: int, device: torch.device) -> list[float]:
+    from .transfer import Config
+
+    cfg = Config()
+    content, style = (t.to(device) for t in _images(size))
+    with torch.no_grad():
+        model, content_losses, style_losses = _tutorial_model(style, content, device)
+    model.eval().requires_grad_(False)
+    x = content.clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([x])
+    stamps: list[float] = []
+
+    def closure() -> Tensor:
+        with torch.no_grad():
+            x.clamp_(0, 1)
+        optimizer.zero_grad()
+        model(x)
+        style_score = sum(sl.loss for sl in style_losses) * cfg.style_weight
+        content_score = sum(cl.loss for cl in content_losses) * cfg.content_weight
+        loss = style_score + content_score
+        loss.backward()
+        _sync(device)
+        stamps.append(time.perf_counter())
+        return loss
+
+    while len(stamps) < steps + 2:
+        optimizer.step(closure)
+    return [b - a for a, b in zip(stamps[1:], stamps[2:])][:steps]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(method: str, size: int, steps: int, device: str = "auto") -> dict:
+    """Time ``steps`` steps of one method in this process; returns seconds per step and peak memory."""
+    from .transfer import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats(dev)
+    times = {"bare": _bare, "nstlib": _nstlib, "tutorial": _tutorial}[method](size, steps, dev)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(dev) / 2**20
+        peak_kind = "cuda max_memory_allocated"
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        peak_kind = "process max RSS"
+    return {
+        "method": method, "size": size, "steps": len(times), "device": str(dev),
+        "seconds_per_step": statistics.median(times), "peak_mib": peak, "peak_kind": peak_kind,
+    }
+
+
+def run(sizes: list[int], steps: int, device: str) -> dict:
+    """Measure every (method, size) in a fresh subprocess, then compute the ratios."""
+    rows = []
+    for size in sizes:
+        for method in METHODS:
+            out = subprocess.run(
+                [sys.executable, "-m", "nstlib.bench", "--one", method, str(size), "--steps", str(steps),
+                 "--device", device],
+                capture_output=True, text=True, check=True,
+            )
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    by = {(r["method"], r["size"]): r for r in rows}
+    for r in rows:
+        bare = by[("bare", r["size"])]["seconds_per_step"]
+        r["ratio_to_bare"] = r["seconds_per_step"] / bare
+        r["ratio_to_nstlib"] = r["seconds_per_step"] / by[("nstlib", r["size"])]["seconds_per_step"]
+    return {
+        "machine": {
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": torch.get_num_threads(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "steps": steps,
+        "rows": rows,
+    }
+
+
+def format_table(report: dict) -> str:
+    """The report as a Markdown table."""
+    lines = [
+        "| size | method | s / step | × bare fwd+bwd | × nstlib | peak memory (MiB) |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['size']} | {r['method']} | {r['seconds_per_step']:.3f} | {r['ratio_to_bare']:.2f} | "
+            f"{r['ratio_to_nstlib']:.2f} | {r['peak_mib']:.0f} |"
+        )
+    m = report["machine"]
+    lines.append("")
+    lines.append(
+        f"{m['processor']}, {m['cpus']} threads, torch {m['torch']}, device {report['rows'][0]['device']}, "
+        f"median of {report['steps']} steps; peak memory is {report['rows'][0]['peak_kind']} of each "
+        "method's own process."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nstlib.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", default="outputs/bench.json", help="where to write the results")
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.steps, args.device)))
+        return 0
+    report = run(args.sizes, args.steps, args.device)
+    print(format_table(report))
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""The command line: ``python -m nstlib`` (and ``python train_pytorch.py``, the seed's entry point).
+
+Exit status: 0 on success; 1 if the loss became NaN/inf (the best image so far is saved);
+2 for bad arguments or input (one line naming the value or file at fault, nothing started);
+130 on Ctrl-C (the best image so far is saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_NONFINITE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) and exit with status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _nonnegative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
+    """The argument parser; every flag of the seed's ``train_pytorch.py`` and more."""
+    from .assets import default_content, default_style
+    from .transfer import INITS, OPTIMIZERS, PRESETS, Config
+
+    d = Config()
+    p = _Parser(
+        prog=prog,
+        description="Neural style transfer by optimisation (Gatys et al.): render a content photo "
+        "in the style of another image.",
+        epilog="Example: python -m nstlib --content_path images/content/chelsea.png "
+        "--style_path images/style/mondrian.png --image_size 256 --num_steps 150 "
+        "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+    io = p.add_argument_group("images")
+    p_add = io.add_argument
+    p_add("--content_path", "--content-path", default=str(default_content()),
+          help="content photo: a file path or an http(s) URL")
+    p_add("--style_path", "--style-path", default=str(default_style()),
+          help="style image: a file path or an http(s) URL")
+    p_add("--output_path", "--output-path", default="outputs/stylized.png",
+          help="where to write the result (PNG/JPEG by extension); never one of the inputs")
+    p_add("--image_size", "--image-size", type=_positive_int, default=d.image_size,
+          help="longer side of the output, in pixels")
+
+    w = p.add_argument_group("loss weights")
+    w.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="the seed's tuning presets: high_style (beta 1e7), balanced (alpha 1, beta 1e6), "
+                   "high_content (alpha 10, beta 1e5); explicit weights override it")
+    w.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=None,
+                   help=f"alpha, weight of the content loss (default {d.content_weight:g})")
+    w.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=None,
+                   help=f"beta, weight of the style loss (default {d.style_weight:g})")
+    w.add_argument("--tv_weight", "--tv-weight", type=_nonnegative_float, default=d.tv_weight,
+                   help="gamma, weight of the total-variation loss (raise it if the output is noisy)")
+    w.add_argument("--content_layers", "--content-layers", type=_layers, default=d.content_layers,
+                   help="comma-separated VGG19 layers for the content loss")
+    w.add_argument("--style_layers", "--style-layers", type=_layers, default=d.style_layers,
+                   help="comma-separated VGG19 layers for the style loss")
+
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--num_steps", "--num-steps", type=_positive_int, default=d.num_steps,
+                   help="loss evaluations (forward + backward passes) to spend")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+                   help="L-BFGS (Gatys et al.) or Adam")
+    o.add_argument("--learning_rate", "--learning-rate", type=_positive_float, default=d.learning_rate,
+                   help="Adam's step size; L-BFGS sets its own steps")
+    o.add_argument("--init", choices=INITS, default=d.init, help="the image the optimisation starts from")
+    o.add_argument("--weights", default=d.weights,
+                   help="VGG19 weights: caffe (bundled, offline), torchvision (downloads IMAGENET1K_V1), "
+                   "random, or a path to a torchvision-layout .pth file")
+    o.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="VGG19 pooling")
+    o.add_argument("--device", default=d.device, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    o.add_argument("--amp", action="store_true", help="float16 autocast for the VGG pass on CUDA")
+    o.add_argument("--seed", type=int, default=d.seed, help="random seed (noise init); CPU runs are reproducible")
+
+    r = p.add_argument_group("reporting")
+    r.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves as a PNG plot")
+    r.add_argument("--history", default=None, metavar="JSON", help="save the per-step loss history as JSON")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _config_from_args(args: argparse.Namespace):
+    from .transfer import Config
+
+    base = Config.preset(args.preset) if args.preset else Config()
+    changes = dict(
+        image_size=args.image_size, tv_weight=args.tv_weight, num_steps=args.num_steps,
+        learning_rate=args.learning_rate, optimizer=args.optimizer, init=args.init,
+        content_layers=args.content_layers, style_layers=args.style_layers, weights=args.weights,
+        pooling=args.pooling, device=args.device, seed=args.seed, amp=args.amp,
+    )
+    if args.content_weight is not None:
+        changes["content_weight"] = args.content_weight
+    if args.style_weight is not None:
+        changes["style_weight"] = args.style_weight
+    return base.replace(**changes)
+
+
+def _save_reports(result, plot: Path | None, history: Path | None) -> None:
+    if history is not None:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(result.config).items()},
+            "evaluations": result.evaluations,
+            "seconds": result.seconds,
+            "best_step": result.best_step,
+            "status": result.status,
+            "history": result.history,
+        }
+        history.write_text(json.dumps(payload, indent=1, default=str))
+    if plot is not None:
+        from .course import plot_history
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        fig = plot_history(result.history, per_layer=True)
+        fig.savefig(plot, dpi=120)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    try:
+        args = build_parser(prog).parse_args(argv)
+        return _run(args, prog)
+    except KeyboardInterrupt:  # Ctrl-C before the optimisation started: nothing to lose
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
+    from .features import FeatureError
+    from .images import ImageError, check_output_path, check_writable_path, load_image, save_image
+    from .transfer import ConfigError, StylizeInterrupted, resolve_device, stylize
+
+    inputs = [args.content_path, args.style_path]
+    try:
+        config = _config_from_args(args)
+        resolve_device(config.device)
+        output = check_output_path(args.output_path, inputs)
+        plot = args.plot and check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf"))
+        history = args.history and check_writable_path(args.history, inputs, (".json",))
+        content = load_image(args.content_path, config.image_size)
+        style = load_image(args.style_path, config.image_size)
+    except (ConfigError, ImageError, FeatureError) as exc:
+        return _fail(prog, str(exc))
+
+    progress = not args.quiet and sys.stderr.isatty()
+    h, w = content.shape[-2:]
+    print(
+        f"stylizing {args.content_path} in the style of {args.style_path}: {w}×{h} px, "
+        f"{config.num_steps} {config.optimizer} steps on {resolve_device(config.device)}",
+        flush=True,
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the non-finite case is reported below
+            result = stylize(content, style, config, progress=progress)
+    except StylizeInterrupted as stop:
+        result = stop.result
+        if result.evaluations:
+            save_image(result.image, output)
+            _save_reports(result, plot, history)
+            print(f"{prog}: {result.message}; saved {output}", file=sys.stderr)
+        else:
+            print(f"{prog}: interrupted before the first step; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ConfigError, FeatureError) as exc:
+        return _fail(prog, str(exc))
+
+    save_image(result.image, output)
+    _save_reports(result, plot, history)
+    if result.status == "nonfinite":
+        return _fail(prog, f"{result.message} Saved it to {output}", EXIT_NONFINITE)
+    print(
+        f"saved {output} ({result.evaluations} steps in {result.seconds:.1f} s, "
+        f"final loss {result.final_loss:.4g})"
+    )
+    for extra in (plot, history):
+        if extra is not None:
+            print(f"saved {extra}")
+    return EXIT_OK
