@@ -9,32 +9,38 @@ QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 EXTRAS := test,notebooks
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
-.PHONY: demo test unit notebooks bench clean
+PRESET ?= medium
+
+.PHONY: demo test bench figures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The package alone (what `make demo` needs) ...
 $(VENV)/.base: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e . $(QUIET_PIP)
+	$(BIN)/python -m pip install -q --no-compile -e . $(QUIET_PIP)
 	touch $@
 
 # ... and with every extra (what `make test` needs).
 $(VENV)/.all: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]" $(QUIET_PIP)
+	$(BIN)/python -m pip install -q --no-compile -e ".[$(EXTRAS)]" $(QUIET_PIP)
 	touch $@ $(VENV)/.base
 
 demo: $(VENV)/.base
-	$(BIN)/python -m nstlib --image_size 256 --num_steps 100 --output_path outputs/demo.png --quiet
+	$(BIN)/python -m nstlib --image_size 256 --num_steps 100 --output_path outputs/demo.png
 
 test: $(VENV)/.all
 	$(BIN)/python -m pytest -q tests
 ifneq ($(NOTEBOOKS),)
-	NSTLIB_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
+	cd notebooks && NSTLIB_QUICK=1 ../$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(notdir $(NOTEBOOKS))
 endif
 
 bench: $(VENV)/.base
 	$(BIN)/python -m nstlib.bench
+
+# Instructors: re-execute every notebook in place at PRESET=medium|full and export the figures.
+figures: $(VENV)/.all
+	$(BIN)/python -m nstlib.course figures --preset $(PRESET)
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,76 @@
+"""The committed notebooks: the series' header, executed in order at a real preset, no errors, small.
+
+(Running them is nbval's job in `make test`; this checks what is committed.)
+"""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+MAX_NOTEBOOK_BYTES = 3_000_000
+MAX_FOLDER_BYTES = 25_000_000
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_the_series_exists_and_is_numbered():
+    assert NOTEBOOKS, "no notebooks found"
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(len(numbers))), [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_header_title_badge_and_setup(path):
+    cells = load(path)["cells"]
+    title = source(cells[0])
+    assert cells[0]["cell_type"] == "markdown" and title.startswith(f"# {path.name[:2]} ")
+    repo_path = REPO_URL.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{repo_path}/blob/main/notebooks/{path.name}"
+    assert badge in title, "the Colab badge must point at this notebook in the repository of pyproject.toml"
+    setup = source(cells[1])
+    assert cells[1]["cell_type"] == "code"
+    assert f"git clone -q {REPO_URL} " in setup and '"google.colab" in sys.modules' in setup
+    assert "course.setup()" in setup
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_executed_in_order_without_errors_at_a_real_preset(path):
+    nb = load(path)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), "run top to bottom once"
+    for cell in code:
+        for out in cell["outputs"]:
+            assert out["output_type"] != "error", source(cell)[:80]
+            if out["output_type"] == "stream":
+                assert out["name"] != "stderr" or not "".join(out["text"]).strip(), "stderr noise"
+    assert nb["metadata"].get("nstlib", {}).get("preset") in ("medium", "full"), "run `make figures`"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_logic_lives_in_the_library(path):
+    text = "\n".join(source(c) for c in load(path)["cells"] if c["cell_type"] == "code")
+    assert "import nstlib" in text
+    assert not re.search(r"sys\.path\.(insert|append)|sys\.path\s*=", text), "notebooks never edit sys.path"
+    assert "clear_output" not in text, "update one display instead of clear_output"
+    assert re.search(r"^\s*assert ", text, re.M), "teaching-critical facts need assert cells"
+
+
+def test_size_budget():
+    sizes = {p.name: p.stat().st_size for p in NOTEBOOKS}
+    for name, size in sizes.items():
+        assert size < MAX_NOTEBOOK_BYTES, f"{name} is {size / 1e6:.1f} MB"
+    folder = sum(p.stat().st_size for p in (ROOT / "notebooks").rglob("*") if p.is_file())
+    assert folder < MAX_FOLDER_BYTES
