@@ -9,10 +9,12 @@ For each image size it times, on the same machine, weights and layers:
   (``nn.Sequential`` with loss modules inserted after the tapped layers, contiguous tensors,
   out-of-place ReLU, ``Tensor.view`` Gram matrices, the tutorial's repeated ``LBFGS.step``).
 
-Each (method, size) runs in its own subprocess so that its peak memory (max RSS on the CPU,
-``torch.cuda.max_memory_allocated`` on CUDA) is its own. Ratios are computed within the run.
+The three are timed in one process, interleaved in rounds, so that any background load slows
+them alike; the ratios are computed within the run. Each (method, size) then runs a few steps in
+its own subprocess so that its peak memory (max RSS on the CPU, ``torch.cuda.max_memory_allocated``
+on CUDA) is its own.
 
-    python -m nstlib.bench [--sizes 128 256] [--steps 20] [--json outputs/bench.json]
+    python -m nstlib.bench [--sizes 128 256] [--steps 10] [--rounds 3] [--json outputs/bench.json]
 """
 
 from __future__ import annotations
@@ -147,6 +149,8 @@ def _tutorial(size: int, steps: int, device: torch.device) -> list[float]:
 
     cfg = Config()
     content, style = (t.to(device) for t in _images(size))
+    # the tutorial needs both images at one size (its Gram matrices are not size-normalised alike)
+    style = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
     with torch.no_grad():
         model, content_losses, style_losses = _tutorial_model(style, content, device)
     model.eval().requires_grad_(False)
@@ -177,38 +181,47 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(method: str, size: int, steps: int, device: str = "auto") -> dict:
-    """Time ``steps`` steps of one method in this process; returns seconds per step and peak memory."""
+_METHODS = {"bare": _bare, "nstlib": _nstlib, "tutorial": _tutorial}
+
+
+def peak_memory(method: str, size: int, steps: int, device: str = "auto") -> dict:
+    """Run a few steps of one method in this process; return its peak memory in MiB."""
+    from .transfer import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    _METHODS[method](size, steps, dev)
+    if dev.type == "cuda":
+        return {"peak_mib": torch.cuda.max_memory_allocated(dev) / 2**20, "peak_kind": "cuda max_memory_allocated"}
+    return {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_kind": "process max RSS"}
+
+
+def run(sizes: list[int], steps: int, device: str, rounds: int = 3) -> dict:
+    """Time the methods interleaved in rounds (so that background load hits them alike), then
+    measure each one's peak memory in a fresh subprocess, and compute the ratios."""
     from .transfer import resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        torch.cuda.reset_peak_memory_stats(dev)
-    times = {"bare": _bare, "nstlib": _nstlib, "tutorial": _tutorial}[method](size, steps, dev)
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(dev) / 2**20
-        peak_kind = "cuda max_memory_allocated"
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        peak_kind = "process max RSS"
-    return {
-        "method": method, "size": size, "steps": len(times), "device": str(dev),
-        "seconds_per_step": statistics.median(times), "peak_mib": peak, "peak_kind": peak_kind,
-    }
-
-
-def run(sizes: list[int], steps: int, device: str) -> dict:
-    """Measure every (method, size) in a fresh subprocess, then compute the ratios."""
     rows = []
     for size in sizes:
+        times: dict[str, list[float]] = {m: [] for m in METHODS}
+        for _ in range(rounds):
+            for method in METHODS:
+                times[method] += _METHODS[method](size, steps, dev)
         for method in METHODS:
             out = subprocess.run(
-                [sys.executable, "-m", "nstlib.bench", "--one", method, str(size), "--steps", str(steps),
-                 "--device", device],
+                [sys.executable, "-m", "nstlib.bench", "--memory", method, str(size), "--device", device],
                 capture_output=True, text=True, check=True,
             )
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            memory = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append({
+                "method": method, "size": size, "steps": len(times[method]), "device": str(dev),
+                "seconds_per_step": statistics.median(times[method]), "fastest_step": min(times[method]),
+                **memory,
+            })
     by = {(r["method"], r["size"]): r for r in rows}
     for r in rows:
         bare = by[("bare", r["size"])]["seconds_per_step"]
@@ -221,6 +234,7 @@ def run(sizes: list[int], steps: int, device: str) -> dict:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         },
         "steps": steps,
+        "rounds": rounds,
         "rows": rows,
     }
 
@@ -240,8 +254,8 @@ def format_table(report: dict) -> str:
     lines.append("")
     lines.append(
         f"{m['processor']}, {m['cpus']} threads, torch {m['torch']}, device {report['rows'][0]['device']}, "
-        f"median of {report['steps']} steps; peak memory is {report['rows'][0]['peak_kind']} of each "
-        "method's own process."
+        f"median of {report['rounds']} interleaved rounds of {report['steps']} steps; peak memory is "
+        f"{report['rows'][0]['peak_kind']} of each method's own process."
     )
     return "\n".join(lines)
 
@@ -249,15 +263,16 @@ def format_table(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nstlib.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per method and round")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", default="outputs/bench.json", help="where to write the results")
-    parser.add_argument("--one", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of steps per method")
+    parser.add_argument("--memory", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(measure(args.one[0], int(args.one[1]), args.steps, args.device)))
+    if args.memory:
+        print(json.dumps(peak_memory(args.memory[0], int(args.memory[1]), 3, args.device)))
         return 0
-    report = run(args.sizes, args.steps, args.device)
+    report = run(args.sizes, args.steps, args.device, args.rounds)
     print(format_table(report))
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -70,8 +70,8 @@ class Config:
         content_weight: α, the weight of the content loss.
         tv_weight: γ, the weight of the total-variation loss.
         num_steps: loss evaluations (forward + backward passes) to spend.
-        learning_rate: Adam's step size on pixels in [0, 1]. L-BFGS ignores it: it takes unit
-            steps scaled by its own curvature estimate (the first step is normalised by |g|₁).
+        learning_rate: Adam's step size on pixels in [0, 1]. L-BFGS ignores it: its step length
+            comes from its curvature estimate and a strong-Wolfe line search.
         optimizer: ``"lbfgs"`` or ``"adam"``.
         init: start from the ``"content"`` image, uniform ``"noise"`` or the ``"style"`` image.
         content_layers, style_layers: VGG19 layer names (see :mod:`nstlib.features`).
@@ -82,6 +82,9 @@ class Config:
         device: ``"auto"`` (cuda, then mps, then cpu) or a torch device string.
         amp: on CUDA, run the VGG pass under float16 autocast (Gram matrices stay float32).
         lbfgs_history: L-BFGS memory (pairs of vectors kept); lower it to save memory.
+        lbfgs_line_search: use a strong-Wolfe line search (default). Without it L-BFGS takes unit
+            steps, which overshoot badly in the first iterations (measured at 128 px, 100 steps:
+            best loss after 30 evaluations 706 without, 32 with; after 100, 16.1 against 13.7).
     """
 
     image_size: int = 512
@@ -101,6 +104,7 @@ class Config:
     device: str = "auto"
     amp: bool = False
     lbfgs_history: int = 100
+    lbfgs_line_search: bool = True
 
     def __post_init__(self) -> None:
         for name in ("content_layers", "style_layers"):
@@ -262,6 +266,10 @@ class StylizeInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+class _BudgetSpent(Exception):
+    """num_steps evaluations are done (a line search may ask for more)."""
+
+
 class _NonFinite(Exception):
     def __init__(self, step: int, value: float) -> None:
         self.step, self.value = step, value
@@ -358,6 +366,7 @@ def stylize(
         optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
             [x], lr=1.0, max_iter=config.num_steps, max_eval=config.num_steps,
             tolerance_grad=0.0, tolerance_change=0.0, history_size=config.lbfgs_history,
+            line_search_fn="strong_wolfe" if config.lbfgs_line_search else None,
         )
     else:
         optimizer = torch.optim.Adam([x], lr=config.learning_rate)
@@ -375,6 +384,8 @@ def stylize(
     bar = tqdm(total=config.num_steps, desc="stylize", unit="step", disable=not progress, leave=False)
 
     def closure() -> Tensor:
+        if state["evals"] >= config.num_steps:
+            raise _BudgetSpent
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
@@ -410,12 +421,14 @@ def stylize(
     status, message = "done", ""
     try:
         if config.optimizer == "lbfgs":
-            # One call runs up to num_steps iterations with exactly one evaluation each, and
-            # stops early only if the gradient vanishes exactly.
+            # One call runs until num_steps evaluations are spent (line searches included); it
+            # stops earlier only if the gradient vanishes exactly.
             optimizer.step(closure)
         else:
             for _ in range(config.num_steps):
                 optimizer.step(closure)
+    except _BudgetSpent:
+        pass
     except _NonFinite as exc:
         status = "nonfinite"
         message = (

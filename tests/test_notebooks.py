@@ -74,3 +74,13 @@ def test_size_budget():
         assert size < MAX_NOTEBOOK_BYTES, f"{name} is {size / 1e6:.1f} MB"
     folder = sum(p.stat().st_size for p in (ROOT / "notebooks").rglob("*") if p.is_file())
     assert folder < MAX_FOLDER_BYTES
+
+
+def test_every_exported_figure_comes_from_a_notebook_call():
+    """images/figures/NN_name.png is made by `course.export_figure(fig, "NN_name")` in notebook NN."""
+    by_number = {p.name[:2]: "\n".join(source(c) for c in load(p)["cells"]) for p in NOTEBOOKS}
+    for png in sorted((ROOT / "images" / "figures").glob("*.png")):
+        text = by_number.get(png.name[:2])
+        assert text is not None, f"{png.name}: no notebook {png.name[:2]}_*.ipynb"
+        assert f'"{png.stem}"' in text, f"{png.name} is not exported by notebook {png.name[:2]}"
+        assert png.stat().st_size < 5_000_000
