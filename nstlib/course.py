@@ -123,6 +123,7 @@ def setup(seed: int = 0) -> str:
         shell = get_ipython()
         if shell is not None and "IPKernelApp" in shell.config:
             shell.run_line_magic("matplotlib", "inline")
+            _photos_as_jpeg(shell)
     except ImportError:  # pragma: no cover - IPython comes with the notebooks extra
         pass
     matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.titlesize": "medium",
@@ -135,6 +136,31 @@ def setup(seed: int = 0) -> str:
                 if "google.colab" in sys.modules else "a GPU makes this course about 20× faster")
         print(f"No GPU found; running on the CPU ({torch.get_num_threads()} threads). Tip: {hint}.")
     return device.type
+
+
+def _figure_bytes(fig: Figure, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    kwargs = {"pil_kwargs": {"quality": 88}} if fmt == "jpeg" else {}
+    fig.savefig(buf, format=fmt, bbox_inches="tight", **kwargs)
+    return buf.getvalue()
+
+
+def _photos_as_jpeg(shell) -> None:
+    """Show image grids (:func:`show_images`) as JPEG and plots as PNG, to keep notebooks small."""
+    formatters = shell.display_formatter.formatters
+    try:
+        png_default = formatters["image/png"].lookup_by_type(Figure)
+    except KeyError:  # no inline backend: leave the defaults alone
+        return
+
+    def png(fig: Figure):
+        return None if getattr(fig, "_nstlib_photos", False) else png_default(fig)
+
+    def jpeg(fig: Figure):
+        return _figure_bytes(fig, "jpeg") if getattr(fig, "_nstlib_photos", False) else None
+
+    formatters["image/png"].for_type(Figure, png)
+    formatters["image/jpeg"].for_type(Figure, jpeg)
 
 
 def _to_hwc(image):
@@ -188,6 +214,7 @@ def show_images(
             ax.set_xlabel("x (px)", fontsize="x-small")
     if suptitle:
         fig.suptitle(suptitle)
+    fig._nstlib_photos = True  # shown as JPEG in notebooks (see setup)
     return fig
 
 
