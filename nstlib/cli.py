@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
 def _run(args: argparse.Namespace, prog: str) -> int:
     from .features import FeatureError
     from .images import ImageError, check_output_path, check_writable_path, load_image, save_image
-    from .transfer import ConfigError, StylizeInterrupted, resolve_device, stylize
+    from .transfer import ConfigError, StylizeInterrupted, get_extractor, resolve_device, stylize
 
     inputs = [args.content_path, args.style_path]
     try:
@@ -189,6 +189,9 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         history = args.history and check_writable_path(args.history, inputs, (".json",))
         content = load_image(args.content_path, config.image_size)
         style = load_image(args.style_path, config.image_size)
+        # load the network now, so that bad weights fail before any work and step 1 follows at once
+        get_extractor(tuple(dict.fromkeys((*config.content_layers, *config.style_layers))),
+                      config.weights, config.pooling, str(resolve_device(config.device)), config.seed)
     except (ConfigError, ImageError, FeatureError) as exc:
         return _fail(prog, str(exc))
 
