@@ -27,12 +27,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def _nonnegative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _nonnegative_int(text)
+    if value == 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
     return value
 
@@ -119,7 +126,10 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     r = p.add_argument_group("reporting")
     r.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves as a PNG plot")
     r.add_argument("--history", default=None, metavar="JSON", help="save the per-step loss history as JSON")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
+    r.add_argument("--log_every", "--log-every", type=_nonnegative_int, default=None, metavar="N",
+                   help="print the loss every N steps to stdout (0: never; default: every tenth of "
+                        "the run when stderr is not a terminal, as in Colab's ! cells or a log file)")
     return p
 
 
@@ -196,6 +206,16 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         return _fail(prog, str(exc))
 
     progress = not args.quiet and sys.stderr.isatty()
+    log_every = args.log_every
+    if log_every is None:
+        log_every = 0 if (args.quiet or progress) else max(1, config.num_steps // 10)
+    if args.quiet:
+        log_every = 0
+
+    def log_step(info) -> None:
+        if info.step % log_every == 0 or info.step == info.num_steps:
+            print(f"step {info.step}/{info.num_steps}: loss {info.losses['total']:.4g} "
+                  f"({info.seconds:.1f} s)", flush=True)
     h, w = content.shape[-2:]
     print(
         f"stylizing {args.content_path} in the style of {args.style_path}: {w}×{h} px, "
@@ -205,7 +225,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the non-finite case is reported below
-            result = stylize(content, style, config, progress=progress)
+            result = stylize(content, style, config, log_step if log_every else None, progress=progress)
     except StylizeInterrupted as stop:
         result = stop.result
         if result.evaluations:

@@ -79,6 +79,24 @@ def test_success_writes_image_plot_and_history(pics, tmp_path, capsys):
     assert len(data["history"]["total"]) == 3 and data["evaluations"] == 3
     assert data["config"]["style_weight"] == 1e5 and data["config"]["content_weight"] == 10
     assert str(out) in captured.out
+    # no terminal for a progress bar: the loss is logged every tenth of the run (here every step)
+    steps = [line.split(":")[0] for line in captured.out.splitlines() if line.startswith("step ")]
+    assert steps == ["step 1/3", "step 2/3", "step 3/3"]
+
+
+@pytest.mark.parametrize("extra,expected", [([], 10), (["--log_every", "7"], 3), (["--quiet"], 0),
+                                            (["--log_every", "0"], 0)])
+def test_step_log_without_a_terminal(extra, expected, pics, tmp_path, capsys):
+    content, style = pics
+    code = main(["--content_path", str(content), "--style_path", str(style), "--output_path",
+                 str(tmp_path / "r.png"), "--image_size", "32", "--num_steps", "20", "--optimizer", "adam",
+                 "--device", "cpu", *extra])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    logged = [line for line in captured.out.splitlines() if line.startswith("step ")]
+    assert len(logged) == expected, logged  # 7, 14 and the last step 20
+    if logged:
+        assert logged[-1].startswith("step 20/20: loss ")
 
 
 @pytest.mark.parametrize(
@@ -87,7 +105,7 @@ def test_success_writes_image_plot_and_history(pics, tmp_path, capsys):
         ("--num_steps", "0", "'0'"), ("--num_steps", "-3", "'-3'"), ("--num_steps", "ten", "'ten'"),
         ("--image_size", "0", "'0'"), ("--style_weight", "nan", "'nan'"), ("--content_weight", "-1", "'-1'"),
         ("--tv_weight", "inf", "'inf'"), ("--learning_rate", "0", "'0'"), ("--optimizer", "sgd", "'sgd'"),
-        ("--init", "zeros", "'zeros'"), ("--preset", "wild", "'wild'"), ("--weights", "vgg16", "'vgg16'"),
+        ("--init", "zeros", "'zeros'"), ("--log_every", "-1", "'-1'"), ("--preset", "wild", "'wild'"), ("--weights", "vgg16", "'vgg16'"),
         ("--device", "cuda:7", "cuda:7"), ("--style_layers", "conv9_1", "conv9_1"),
     ],
 )
@@ -177,12 +195,13 @@ def test_ctrl_c_exits_130_and_saves_best_image(pics, tmp_path):
     out = tmp_path / "o.png"
     proc = subprocess.Popen(
         [sys.executable, "-m", "nstlib", "--content_path", str(content), "--style_path", str(style),
-         "--output_path", str(out), "--image_size", "32", "--num_steps", "100000", "--device", "cpu"],
+         "--output_path", str(out), "--image_size", "32", "--num_steps", "100000", "--device", "cpu", "--log_every", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     )
-    started = proc.stdout.readline()  # printed just before the first step
+    started = proc.stdout.readline()
     assert started.startswith("stylizing"), started
-    time.sleep(8)  # the network is loaded before "stylizing"; a 32 px step takes about 20 ms
+    first = proc.stdout.readline()  # --log_every 1: printed after step 1, so a best image exists
+    assert first.startswith("step 1/100000: loss "), first
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
