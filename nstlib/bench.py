@@ -14,7 +14,12 @@ them alike; the ratios are computed within the run. Each (method, size) then run
 its own subprocess so that its peak memory (max RSS on the CPU, ``torch.cuda.max_memory_allocated``
 on CUDA) is its own.
 
-    python -m nstlib.bench [--sizes 128 256] [--steps 10] [--rounds 3] [--json outputs/bench.json]
+It then compares coarse-to-fine optimisation with single-scale optimisation at the largest size
+(:func:`nstlib.multiscale.compare`: same images, weights and evaluation budget), and reports the
+speed-up and the loss each reaches at the target size.
+
+    python -m nstlib.bench [--sizes 128 256] [--steps 10] [--rounds 3] [--multiscale_steps 100]
+                           [--json outputs/bench.json]
 """
 
 from __future__ import annotations
@@ -239,6 +244,36 @@ def run(sizes: list[int], steps: int, device: str, rounds: int = 3) -> dict:
     }
 
 
+def multiscale(size: int, steps: int, device: str) -> dict:
+    """Single scale against coarse to fine (``size // 2``, ``size``) on the default images."""
+    from .multiscale import compare, default_scales
+    from .transfer import Config
+
+    content, style = _images(size)
+    cmp = compare(content, style, default_scales(size, 2), Config(num_steps=steps, device=device))
+    return {
+        "size": size, "scales": list(cmp.scales), "evaluations": steps,
+        "single_seconds": cmp.single.seconds, "multi_seconds": cmp.multi.seconds,
+        "single_loss": cmp.single.final_loss, "multi_loss": cmp.multi.final_loss,
+        "speedup": cmp.speedup, "loss_ratio": cmp.loss_ratio, "time_to_quality": cmp.time_to_quality,
+    }
+
+
+def format_multiscale(m: dict) -> str:
+    """The multi-scale comparison as a Markdown table."""
+    scales = ", ".join(map(str, m["scales"]))
+    return "\n".join([
+        f"| {m['size']} px, {m['evaluations']} evaluations | seconds | final loss at {m['size']} px |",
+        "|---|---:|---:|",
+        f"| single scale | {m['single_seconds']:.1f} | {m['single_loss']:.4g} |",
+        f"| scales {scales} | {m['multi_seconds']:.1f} | {m['multi_loss']:.4g} |",
+        f"| ratio | {m['speedup']:.2f}× faster | {m['loss_ratio']:.2f}× |",
+        "",
+        f"Single scale needs {m['time_to_quality']:.2f}× the multi-scale run's time to reach the "
+        "multi-scale final loss (inf: it never does within the budget).",
+    ])
+
+
 def format_table(report: dict) -> str:
     """The report as a Markdown table."""
     lines = [
@@ -267,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", default="outputs/bench.json", help="where to write the results")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of steps per method")
+    parser.add_argument("--multiscale_steps", type=int, default=100,
+                        help="evaluations for the multi-scale comparison at the largest size (0: skip it)")
     parser.add_argument("--memory", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory:
@@ -274,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = run(args.sizes, args.steps, args.device, args.rounds)
     print(format_table(report))
+    if args.multiscale_steps:
+        report["multiscale"] = multiscale(max(args.sizes), args.multiscale_steps, args.device)
+        print()
+        print(format_multiscale(report["multiscale"]))
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1))

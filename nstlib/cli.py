@@ -65,6 +65,40 @@ def _layers(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _float_list(text: str) -> tuple[float, ...]:
+    values = tuple(_nonnegative_float(part.strip()) for part in text.split(",") if part.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers")
+    return values
+
+
+def _size_list(text: str) -> tuple[int, ...]:
+    values = tuple(_positive_int(part.strip()) for part in text.split(",") if part.strip())
+    if not values or any(b <= a for a, b in zip(values, values[1:])):
+        raise argparse.ArgumentTypeError(f"{text!r} must be increasing sizes in pixels, e.g. 128,256,512")
+    return values
+
+
+def _region_styles(text: str) -> tuple[int | None, ...]:
+    out: list[int | None] = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if part == "none":
+            out.append(None)
+        elif part.isdigit():
+            out.append(int(part))
+        else:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: each entry is a style index (0 for the first --style_path) or none")
+    return tuple(out)
+
+
+def _style_scale(text: str) -> float:
+    value = _positive_float(text)
+    if not 0.05 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0.05 to 8")
+    return value
+
+
 def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     """The argument parser; every flag of the seed's ``train_pytorch.py`` and more."""
     from .assets import default_content, default_style
@@ -85,8 +119,9 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     p_add = io.add_argument
     p_add("--content_path", "--content-path", default=str(default_content()),
           help="content photo: a file path or an http(s) URL")
-    p_add("--style_path", "--style-path", default=str(default_style()),
-          help="style image: a file path or an http(s) URL")
+    p_add("--style_path", "--style-path", nargs="+", default=[str(default_style())], metavar="STYLE",
+          help="style image: a file path or an http(s) URL; several are blended (--style_blend) "
+               "or given to mask regions (--mask)")
     p_add("--output_path", "--output-path", default="outputs/stylized.png",
           help="where to write the result (PNG/JPEG by extension); never one of the inputs")
     p_add("--image_size", "--image-size", type=_positive_int, default=d.image_size,
@@ -123,6 +158,25 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     o.add_argument("--amp", action="store_true", help="float16 autocast for the VGG pass on CUDA")
     o.add_argument("--seed", type=int, default=d.seed, help="random seed (noise init); CPU runs are reproducible")
 
+    a = p.add_argument_group("advanced controls")
+    a.add_argument("--style_blend", "--style-blend", type=_float_list, default=None, metavar="W1,W2,...",
+                   help="weights of several style images, e.g. 0.7,0.3 (default: equal)")
+    a.add_argument("--style_scale", "--style-scale", type=_style_scale, default=d.style_scale,
+                   help="style image size relative to the output: below 1 gives finer brush strokes")
+    a.add_argument("--preserve_color", "--preserve-color", choices=("luminance", "histogram"), default=None,
+                   help="keep the content's colours: stylise the luminance only, or match the style's "
+                        "colour histogram to the content first")
+    a.add_argument("--scales", type=_size_list, default=None, metavar="S1,S2,...",
+                   help="coarse to fine, e.g. 128,256,512 (the last is the output size; the steps are "
+                        "split equally between the scales)")
+    a.add_argument("--photo_weight", "--photo-weight", type=_nonnegative_float, default=d.photo_weight,
+                   help="weight of the photorealism (matting Laplacian) term; try 1e3")
+    a.add_argument("--mask", default=None, metavar="PNG",
+                   help="content regions, one flat colour each: region r takes style r (see --region_styles)")
+    a.add_argument("--region_styles", "--region-styles", type=_region_styles, default=None, metavar="I,...",
+                   help="with --mask, the style index for each region in the order of the mask's colours "
+                        "(sorted as hex RGB), or none to leave a region unstylised, e.g. 0,1,none")
+
     r = p.add_argument_group("reporting")
     r.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves as a PNG plot")
     r.add_argument("--history", default=None, metavar="JSON", help="save the per-step loss history as JSON")
@@ -147,7 +201,11 @@ def _config_from_args(args: argparse.Namespace):
         learning_rate=args.learning_rate, optimizer=args.optimizer, init=args.init,
         content_layers=args.content_layers, style_layers=args.style_layers, weights=args.weights,
         pooling=args.pooling, device=args.device, seed=args.seed, amp=args.amp,
+        style_blend=args.style_blend, style_scale=args.style_scale, preserve_color=args.preserve_color,
+        scales=args.scales, photo_weight=args.photo_weight,
     )
+    if args.scales:
+        changes["image_size"] = args.scales[-1]
     if args.content_weight is not None:
         changes["content_weight"] = args.content_weight
     if args.style_weight is not None:
@@ -190,15 +248,29 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     from .images import ImageError, check_output_path, check_writable_path, load_image, save_image
     from .transfer import ConfigError, StylizeInterrupted, get_extractor, resolve_device, stylize
 
-    inputs = [args.content_path, args.style_path]
+    inputs = [args.content_path, *args.style_path, *([args.mask] if args.mask else [])]
     try:
         config = _config_from_args(args)
+        if args.style_blend and len(args.style_blend) != len(args.style_path):
+            raise ConfigError(f"--style_blend has {len(args.style_blend)} weights for "
+                              f"{len(args.style_path)} --style_path images")
         resolve_device(config.device)
         output = check_output_path(args.output_path, inputs)
         plot = args.plot and check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf"))
         history = args.history and check_writable_path(args.history, inputs, (".json",))
         content = load_image(args.content_path, config.image_size)
-        style = load_image(args.style_path, config.image_size)
+        style_size = max(16, round(config.style_scale * config.image_size))
+        styles = [load_image(path, style_size) for path in args.style_path]
+        masks = None
+        if args.mask:
+            from .masks import MaskError, load_mask
+
+            try:
+                masks = load_mask(args.mask, tuple(content.shape[-2:]))[0]
+            except MaskError as exc:
+                raise ConfigError(str(exc)) from None
+        elif args.region_styles is not None:
+            raise ConfigError("--region_styles needs --mask")
         # load the network now, so that bad weights fail before any work and step 1 follows at once
         get_extractor(tuple(dict.fromkeys((*config.content_layers, *config.style_layers))),
                       config.weights, config.pooling, str(resolve_device(config.device)), config.seed)
@@ -216,16 +288,18 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         if info.step % log_every == 0 or info.step == info.num_steps:
             print(f"step {info.step}/{info.num_steps}: loss {info.losses['total']:.4g} "
                   f"({info.seconds:.1f} s)", flush=True)
+
     h, w = content.shape[-2:]
     print(
-        f"stylizing {args.content_path} in the style of {args.style_path}: {w}×{h} px, "
+        f"stylizing {args.content_path} in the style of {', '.join(args.style_path)}: {w}×{h} px, "
         f"{config.num_steps} {config.optimizer} steps on {resolve_device(config.device)}",
         flush=True,
     )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the non-finite case is reported below
-            result = stylize(content, style, config, log_step if log_every else None, progress=progress)
+            result = stylize(content, styles, config, log_step if log_every else None, progress=progress,
+                             masks=masks, region_styles=args.region_styles)
     except StylizeInterrupted as stop:
         result = stop.result
         if result.evaluations:

@@ -7,6 +7,12 @@ at the content layers and its Gram matrices match the style image at the style l
 
 ``num_steps`` counts loss evaluations (one forward and one backward pass each), whatever the
 optimiser, so that L-BFGS and Adam compare fairly at equal compute.
+
+The advanced controls are options of the same call (see :class:`Config`): several style images
+blended by weight (``style_blend``), the style's scale (``style_scale``), colour preservation
+(``preserve_color``, :mod:`nstlib.color`), coarse-to-fine optimisation (``scales``), a
+photorealism term (``photo_weight``, :mod:`nstlib.photoreal`) and spatial control with masks
+(``stylize(..., masks=...)``, :mod:`nstlib.masks`).
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 import torch
 from torch import Tensor
@@ -42,6 +48,7 @@ __all__ = [
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
+COLOR_MODES = ("luminance", "histogram")
 DEFAULT_CONTENT_LAYERS = ("conv4_2",)
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
@@ -85,6 +92,22 @@ class Config:
         lbfgs_line_search: use a strong-Wolfe line search (default). Without it L-BFGS takes unit
             steps, which overshoot badly in the first iterations (measured at 128 px, 100 steps:
             best loss after 30 evaluations 706 without, 32 with; after 100, 16.1 against 13.7).
+        style_blend: with several style images, their weights (normalised to sum to 1). The
+            style target of each layer is the weighted mean of their Gram matrices, which has
+            the same gradient as the weighted sum of their style losses. None: equal weights.
+        style_scale: size of the style image relative to the output (longer sides), which sets
+            the size of its brush strokes: 0.5 gives strokes twice as fine. A style tensor is
+            used at its own size when this is 1.
+        preserve_color: None, ``"luminance"`` (stylise the luminance only, then put back the
+            content's chrominance) or ``"histogram"`` (match the style's colour mean and
+            covariance to the content's first). Gatys et al. 2016, "Preserving Color".
+        scales: coarse to fine, e.g. ``(128, 256, 512)``: optimise at each longer side in turn,
+            starting each scale from the previous result upsampled. The evaluations are split
+            equally between the scales, so coarse steps make the run cheaper. The last scale is
+            the output size (it replaces ``image_size`` for images loaded from files).
+        photo_weight: λ of the photorealism term (Luan et al. 2017): the matting Laplacian of
+            the content keeps the output locally an affine function of the content's colours.
+            Try 1e2 to 1e4; 0 turns it off.
     """
 
     image_size: int = 512
@@ -105,6 +128,11 @@ class Config:
     amp: bool = False
     lbfgs_history: int = 100
     lbfgs_line_search: bool = True
+    style_blend: tuple[float, ...] | None = None
+    style_scale: float = 1.0
+    preserve_color: str | None = None
+    scales: tuple[int, ...] | None = None
+    photo_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("content_layers", "style_layers"):
@@ -116,7 +144,7 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("style_weight", "content_weight", "tv_weight"):
+        for name in ("style_weight", "content_weight", "tv_weight", "photo_weight"):
             value = getattr(self, name)
             if not _finite_number(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -127,6 +155,23 @@ class Config:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("init", self.init, INITS)
         _check_choice("pooling", self.pooling, ("max", "avg"))
+        if self.preserve_color is not None:
+            _check_choice("preserve_color", self.preserve_color, COLOR_MODES)
+        if not _finite_number(self.style_scale) or not 0.05 <= self.style_scale <= 8:
+            raise ConfigError(f"style_scale must be a number from 0.05 to 8, got {self.style_scale!r}")
+        if self.style_blend is not None:
+            blend = tuple(self.style_blend)
+            object.__setattr__(self, "style_blend", blend)
+            if not blend or any(not _finite_number(b) or b < 0 for b in blend) or sum(blend) <= 0:
+                raise ConfigError(f"style_blend must be weights >= 0 with a positive sum, got {blend!r}")
+        if self.scales is not None:
+            scales = tuple(self.scales)
+            object.__setattr__(self, "scales", scales)
+            if (not scales or any(isinstance(v, bool) or not isinstance(v, int) or v < 16 for v in scales)
+                    or any(b <= a for a, b in zip(scales, scales[1:]))):
+                raise ConfigError(f"scales must be increasing sizes of at least 16 px, got {scales!r}")
+            if self.num_steps < len(scales):
+                raise ConfigError(f"num_steps ({self.num_steps}) must be at least one per scale {scales!r}")
         if self.weights not in WEIGHT_SOURCES:
             if not str(self.weights).endswith((".pth", ".pt")):
                 raise ConfigError(
@@ -298,24 +343,246 @@ def _initial_image(init: str, content: Tensor, style: Tensor, seed: int) -> Tens
     return torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def _resize_to(image: Tensor, longer: int) -> Tensor:
+    from .images import resize
+
+    return resize(image, max(16, int(round(longer))))
+
+
+def _upsample(image: Tensor, like: Tensor) -> Tensor:
+    """``image`` ``[1, 3, h, w]`` resized to the size of ``like`` (coarse-to-fine)."""
+    if image.shape[-2:] == like.shape[-2:]:
+        return image.clone()
+    up = torch.nn.functional.interpolate(image, size=like.shape[-2:], mode="bicubic", align_corners=False)
+    return up.clamp_(0.0, 1.0)
+
+
+def _split_steps(total: int, parts: int) -> list[int]:
+    """``total`` evaluations split into ``parts`` nearly equal shares (the last gets the rest)."""
+    share = total // parts
+    return [share] * (parts - 1) + [total - share * (parts - 1)]
+
+
+@dataclass
+class _Run:
+    """State shared by the stages of one ``stylize`` call (one per scale)."""
+
+    config: Config
+    extractor: VGGFeatures
+    callback: Callable[[StepInfo], None] | None
+    bar: Any
+    start: float
+    history: dict[str, list[float]]
+    evaluations: int = 0
+
+
+@dataclass
+class _Stage:
+    """The outcome of one scale: the best image at that scale and where it was found."""
+
+    image: Tensor
+    best_step: int  # 1-based, within the whole history; 0 if no evaluation was made
+    status: str
+    message: str
+
+
+def _style_targets(
+    extractor: Callable[[Tensor], dict[str, Tensor]],
+    styles: Sequence[Tensor],
+    blend: Sequence[float],
+    layers: Sequence[str],
+    region_styles: Sequence[int | None] | None,
+) -> dict[str, Tensor]:
+    """Per style layer, the blended Gram matrix ``[1, C, C]``, or ``[1, R, C, C]`` per mask region."""
+    grams: list[dict[str, Tensor]] = []
+    with torch.no_grad():
+        for image in styles:
+            feats = extractor(image)
+            grams.append({n: gram_matrix(feats[n]) for n in layers})
+            del feats
+    if region_styles is None:
+        return {n: sum(w * g[n] for w, g in zip(blend, grams)) for n in layers}  # type: ignore[misc]
+    return {
+        n: torch.stack([grams[k][n][0] if k is not None else torch.zeros_like(grams[0][n][0])
+                        for k in region_styles]).unsqueeze(0)
+        for n in layers
+    }
+
+
+def _optimise(
+    run: _Run,
+    content_img: Tensor,
+    style_imgs: Sequence[Tensor],
+    blend: Sequence[float],
+    init_img: Tensor,
+    num_steps: int,
+    region_masks: Tensor | None = None,
+    region_styles: Sequence[int | None] | None = None,
+) -> _Stage:
+    """One Gatys optimisation at the content's size: ``num_steps`` evaluations from ``init_img``."""
+    config, extractor = run.config, run.extractor
+    device = content_img.device
+    for what, img in (("content", content_img), *(("style", s) for s in style_imgs)):
+        h, w = img.shape[-2:]
+        if min(h, w) < extractor.min_side:
+            raise ConfigError(
+                f"the {what} image is {w}×{h} px, too small for the deepest layer used; "
+                f"it needs at least {extractor.min_side} px on each side"
+            )
+    use_amp = config.amp and device.type == "cuda"
+
+    def features_of(image: Tensor) -> dict[str, Tensor]:
+        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            return extractor(image)
+
+    with torch.no_grad():
+        feats = features_of(content_img)
+        content_targets = {n: feats[n].detach().clone() for n in config.content_layers}
+        del feats
+    style_targets = _style_targets(features_of, style_imgs, blend, config.style_layers, region_styles)
+    layer_masks: dict[str, Tensor] = {}
+    region_weights: list[float] | None = None
+    if region_masks is not None:
+        from .masks import downsample_mask
+        from .features import layer_resolution_divisor
+
+        region_masks = region_masks.to(device)
+        for n in config.style_layers:
+            d = layer_resolution_divisor(n)
+            h, w = content_img.shape[-2:]
+            layer_masks[n] = downsample_mask(region_masks, (h // d, w // d))
+        region_weights = [0.0 if k is None else 1.0 for k in region_styles or ()]
+    photo_term = None
+    if config.photo_weight:
+        from .photoreal import make_photorealism_loss
+
+        photo_term = make_photorealism_loss(content_img)
+
+    x = init_img.detach().clone().contiguous().requires_grad_(True)
+    if config.optimizer == "lbfgs":
+        optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
+            [x], lr=1.0, max_iter=num_steps, max_eval=num_steps,
+            tolerance_grad=0.0, tolerance_change=0.0, history_size=config.lbfgs_history,
+            line_search_fn="strong_wolfe" if config.lbfgs_line_search else None,
+        )
+    else:
+        optimizer = torch.optim.Adam([x], lr=config.learning_rate)
+
+    alpha, beta, gamma, lam = config.content_weight, config.style_weight, config.tv_weight, config.photo_weight
+    layer_w = dict(config.style_layer_weights or {})
+    history = run.history
+    offset = len(history["total"])
+    best = {"loss": math.inf, "step": 0, "image": x.detach().clone()}
+    state = {"evals": 0}
+
+    def style_term(feats: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        if region_masks is None:
+            return total_style_loss(feats, style_targets, layer_w)
+        from .masks import guided_style_loss
+
+        per_layer = {n: guided_style_loss(feats[n], style_targets[n], layer_masks[n], region_weights)
+                     for n in config.style_layers}
+        return sum(layer_w.get(n, 1.0) * v for n, v in per_layer.items()), per_layer  # type: ignore[return-value]
+
+    def closure() -> Tensor:
+        if state["evals"] >= num_steps:
+            raise _BudgetSpent
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+        feats = features_of(x)
+        c_loss = sum(content_loss(feats[n], t) for n, t in content_targets.items()) if content_targets else x.new_zeros(())
+        s_loss, s_layers = style_term(feats) if style_targets else (x.new_zeros(()), {})
+        t_loss = tv_loss(x) if gamma else x.new_zeros(())
+        total = alpha * c_loss + beta * s_loss + gamma * t_loss
+        p_loss = None
+        if photo_term is not None:
+            p_loss = photo_term(x)
+            total = total + lam * p_loss
+        step = state["evals"] + 1
+        value = total.item()
+        if not math.isfinite(value):
+            raise _NonFinite(offset + step, value)
+        total.backward()
+        state["evals"] = step
+        run.evaluations += 1
+        if value < best["loss"]:
+            best.update(loss=value, step=step)
+            best["image"].copy_(x.detach())
+        losses = {"total": value, "content": alpha * c_loss.item(), "style": beta * s_loss.item(),
+                  "tv": gamma * t_loss.item()}
+        if p_loss is not None:
+            losses["photo"] = lam * p_loss.item()
+        for n, l in s_layers.items():
+            history[f"style/{n}"].append(beta * layer_w.get(n, 1.0) * l.item())
+        for k, v in losses.items():
+            history[k].append(v)
+        if "size" in history:
+            history["size"].append(float(max(x.shape[-2:])))
+        elapsed = time.perf_counter() - run.start
+        history["seconds"].append(elapsed)
+        run.bar.update(1)
+        if run.evaluations % 10 == 0 or run.evaluations == config.num_steps:
+            run.bar.set_postfix(loss=f"{value:.3g}", refresh=False)
+        if run.callback is not None:
+            run.callback(StepInfo(run.evaluations, config.num_steps, losses, x.detach(), elapsed))
+        return total
+
+    status, message = "done", ""
+    try:
+        if config.optimizer == "lbfgs":
+            # One call runs until num_steps evaluations are spent (line searches included); it
+            # stops earlier only if the gradient vanishes exactly.
+            optimizer.step(closure)
+        else:
+            for _ in range(num_steps):
+                optimizer.step(closure)
+    except _BudgetSpent:
+        pass
+    except _NonFinite as exc:
+        status = "nonfinite"
+        message = (
+            f"the loss became {exc.value} at step {exc.step}; stopped and kept the best image "
+            f"(step {offset + best['step'] if best['step'] else 0}). Lower the weights or the learning rate."
+        )
+    except KeyboardInterrupt:
+        status = "interrupted"
+        message = (f"interrupted at step {run.evaluations}; kept the best image "
+                   f"(step {offset + best['step'] if best['step'] else 0})")
+    image = best["image"] if best["step"] else init_img.detach()
+    return _Stage(image.clamp(0.0, 1.0), offset + best["step"] if best["step"] else 0, status, message)
+
+
+ImageLike = Union[Tensor, str, os.PathLike]
+
+
 def stylize(
-    content: Tensor | str | os.PathLike,
-    style: Tensor | str | os.PathLike,
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
     config: Config | Mapping[str, Any] | None = None,
     callback: Callable[[StepInfo], None] | None = None,
     *,
     progress: bool = True,
+    masks: Tensor | str | os.PathLike | None = None,
+    region_styles: Sequence[int | None] | None = None,
     **overrides: Any,
 ) -> Result:
     """Render ``content`` in the style of ``style`` by optimising pixels (Gatys et al. 2016).
 
     Args:
-        content: RGB ``[1, 3, H, W]`` in [0, 1], or a path/URL loaded at ``config.image_size``.
-            A tensor is used at its own size.
-        style: the same for the style image; its size may differ from the content's.
+        content: RGB ``[1, 3, H, W]`` in [0, 1], or a path/URL loaded at ``config.image_size``
+            (at the last of ``config.scales`` if given). A tensor is used at its own size.
+        style: the same for the style image, or a list of them (blended by
+            ``config.style_blend``, or one per mask region). Sizes may differ from the content's.
         config: a :class:`Config`, a dict like the seed's ``CONFIG``, or None for the defaults.
         callback: called after every loss evaluation with a :class:`StepInfo` (live previews).
         progress: show a ``tqdm.auto`` progress bar.
+        masks: spatial control (Gatys et al. 2017): regions of the content image, as a mask
+            image file with one flat colour per region or a ``[R, H, W]`` tensor (see
+            :mod:`nstlib.masks`). Region ``r`` takes the style ``region_styles[r]``.
+        region_styles: for each region, the index of its style image, or None to keep that
+            region unstylised (the content term alone holds it). Default: region ``r`` takes
+            style ``r``, which needs as many style images as regions.
         **overrides: Config fields to change, e.g. ``num_steps=50``.
 
     Returns:
@@ -335,123 +602,132 @@ def stylize(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    content_img = _as_image(content, config.image_size, "content").to(device)
-    style_img = _as_image(style, config.image_size, "style").to(device)
+    style_list = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not style_list:
+        raise ConfigError("no style image was given")
+    if config.style_blend is not None and len(config.style_blend) != len(style_list):
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
+    blend = [float(b) for b in (config.style_blend or [1.0] * len(style_list))]
+    blend = [b / sum(blend) for b in blend]
+
+    final_size = config.scales[-1] if config.scales else config.image_size
+    content_img = _as_image(content, final_size, "content")
+    if config.scales and isinstance(content, Tensor):
+        content_img = _resize_to(content_img, final_size)
+    content_longer = max(content_img.shape[-2:])
+    style_longer = config.style_scale * content_longer
+    styles = []
+    for i, s in enumerate(style_list):
+        what = "style" if len(style_list) == 1 else f"style {i + 1}"
+        img = _as_image(s, max(16, round(config.style_scale * final_size)), what)
+        if isinstance(s, Tensor) and config.style_scale != 1.0:
+            img = _resize_to(img, style_longer)
+        styles.append(img)
+
+    region_masks = None
+    if masks is not None:
+        from .masks import MaskError, load_mask, masks_from_tensor
+
+        size_hw = tuple(content_img.shape[-2:])
+        try:
+            region_masks = (masks_from_tensor(masks, size_hw) if isinstance(masks, Tensor)
+                            else load_mask(masks, size_hw)[0])
+        except MaskError as exc:
+            raise ConfigError(str(exc)) from None
+        n_regions = region_masks.shape[0]
+        if region_styles is None:
+            if n_regions != len(styles):
+                raise ConfigError(
+                    f"the mask has {n_regions} regions but {len(styles)} style image(s) were given; "
+                    "give one style per region or say which style each region takes (region_styles)")
+            region_styles = list(range(n_regions))
+        region_styles = list(region_styles)
+        if len(region_styles) != n_regions:
+            raise ConfigError(f"region_styles has {len(region_styles)} entries for {n_regions} mask regions")
+        for k in region_styles:
+            if k is not None and not (isinstance(k, int) and 0 <= k < len(styles)):
+                raise ConfigError(f"region_styles entry {k!r} is not None or a style index 0..{len(styles) - 1}")
+        if config.style_blend is not None:
+            raise ConfigError("style_blend and masks do not combine: with masks, each region takes one style")
+    elif region_styles is not None:
+        raise ConfigError("region_styles needs masks")
+
+    original_content = content_img
+    if config.preserve_color == "histogram":
+        from .color import match_color_histogram
+
+        styles = [match_color_histogram(s, content_img) for s in styles]
+    elif config.preserve_color == "luminance":
+        from .color import luminance, luminance_only, match_luminance_stats
+
+        # the style's luminance, shifted and scaled to the content's mean and std (Gatys et al.)
+        content_y = luminance(content_img)
+        styles = [match_luminance_stats(luminance(s), content_y).clamp(0.0, 1.0).repeat(1, 3, 1, 1)
+                  for s in styles]
+        content_img = luminance_only(content_img)
+
+    content_img, original_content = content_img.to(device), original_content.to(device)
+    styles = [s.to(device) for s in styles]
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
     extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
-    for what, img in (("content", content_img), ("style", style_img)):
-        h, w = img.shape[-2:]
-        if min(h, w) < extractor.min_side:
-            raise ConfigError(
-                f"the {what} image is {w}×{h} px, too small for the deepest layer used; "
-                f"it needs at least {extractor.min_side} px on each side"
-            )
-
-    use_amp = config.amp and device.type == "cuda"
-
-    def features_of(image: Tensor) -> dict[str, Tensor]:
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            return extractor(image)
-
-    start = time.perf_counter()
-    with torch.no_grad():
-        feats = features_of(content_img)
-        content_targets = {n: feats[n].detach().clone() for n in config.content_layers}
-        feats = features_of(style_img)
-        style_targets = {n: gram_matrix(feats[n]) for n in config.style_layers}
-        del feats
-
-    x = _initial_image(config.init, content_img, style_img, config.seed).contiguous().requires_grad_(True)
-    if config.optimizer == "lbfgs":
-        optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
-            [x], lr=1.0, max_iter=config.num_steps, max_eval=config.num_steps,
-            tolerance_grad=0.0, tolerance_change=0.0, history_size=config.lbfgs_history,
-            line_search_fn="strong_wolfe" if config.lbfgs_line_search else None,
-        )
-    else:
-        optimizer = torch.optim.Adam([x], lr=config.learning_rate)
-
-    alpha, beta, gamma = config.content_weight, config.style_weight, config.tv_weight
-    layer_w = dict(config.style_layer_weights or {})
-    history: dict[str, list[float]] = {"total": [], "content": [], "style": [], "tv": [], "seconds": []}
-    for n in config.style_layers:
-        history[f"style/{n}"] = []
-    best = {"loss": math.inf, "step": 0, "image": x.detach().clone()}
-    state = {"evals": 0}
 
     from tqdm.auto import tqdm
 
+    history: dict[str, list[float]] = {"total": [], "content": [], "style": [], "tv": [], "seconds": []}
+    if config.photo_weight:
+        history["photo"] = []
+    if config.scales:
+        history["size"] = []
+    for n in config.style_layers:
+        history[f"style/{n}"] = []
     bar = tqdm(total=config.num_steps, desc="stylize", unit="step", disable=not progress, leave=False)
+    run = _Run(config, extractor, callback, bar, time.perf_counter(), history)
 
-    def closure() -> Tensor:
-        if state["evals"] >= config.num_steps:
-            raise _BudgetSpent
-        optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            x.clamp_(0.0, 1.0)
-        feats = features_of(x)
-        c_loss = sum(content_loss(feats[n], t) for n, t in content_targets.items()) if content_targets else x.new_zeros(())
-        s_loss, s_layers = total_style_loss(feats, style_targets, layer_w) if style_targets else (x.new_zeros(()), {})
-        t_loss = tv_loss(x) if gamma else x.new_zeros(())
-        total = alpha * c_loss + beta * s_loss + gamma * t_loss
-        step = state["evals"] + 1
-        value = total.item()
-        if not math.isfinite(value):
-            raise _NonFinite(step, value)
-        total.backward()
-        state["evals"] = step
-        if value < best["loss"]:
-            best.update(loss=value, step=step)
-            best["image"].copy_(x.detach())
-        losses = {"total": value, "content": alpha * c_loss.item(), "style": beta * s_loss.item(),
-                  "tv": gamma * t_loss.item()}
-        for n, l in s_layers.items():
-            history[f"style/{n}"].append(beta * layer_w.get(n, 1.0) * l.item())
-        for k, v in losses.items():
-            history[k].append(v)
-        elapsed = time.perf_counter() - start
-        history["seconds"].append(elapsed)
-        bar.update(1)
-        if step % 10 == 0 or step == config.num_steps:
-            bar.set_postfix(loss=f"{value:.3g}", refresh=False)
-        if callback is not None:
-            callback(StepInfo(step, config.num_steps, losses, x.detach(), elapsed))
-        return total
-
-    status, message = "done", ""
+    sizes = config.scales or (content_longer,)
+    steps = _split_steps(config.num_steps, len(sizes))
+    previous: Tensor | None = None
+    stage = None
     try:
-        if config.optimizer == "lbfgs":
-            # One call runs until num_steps evaluations are spent (line searches included); it
-            # stops earlier only if the gradient vanishes exactly.
-            optimizer.step(closure)
-        else:
-            for _ in range(config.num_steps):
-                optimizer.step(closure)
-    except _BudgetSpent:
-        pass
-    except _NonFinite as exc:
-        status = "nonfinite"
-        message = (
-            f"the loss became {exc.value} at step {exc.step}; stopped and kept the best image "
-            f"(step {best['step']}). Lower the weights or the learning rate."
-        )
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
-    except KeyboardInterrupt:
-        status = "interrupted"
-        message = f"interrupted at step {state['evals']}; kept the best image (step {best['step']})"
+        for size, n_steps in zip(sizes, steps):
+            scale = size / content_longer
+            if scale == 1:
+                c, ss, m = content_img, styles, region_masks
+            else:
+                c = _resize_to(content_img, size)
+                ss = [_resize_to(s, max(s.shape[-2:]) * scale) for s in styles]
+                m = None
+                if region_masks is not None:
+                    m = torch.nn.functional.interpolate(region_masks[None], size=c.shape[-2:], mode="area")[0]
+            init = (_initial_image(config.init, c, ss[0], config.seed) if previous is None
+                    else _upsample(previous, c))
+            stage = _optimise(run, c, ss, blend, init, n_steps, m, region_styles)
+            previous = stage.image
+            if stage.status != "done":
+                break
     finally:
         bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+    assert stage is not None and previous is not None
+    image = _upsample(previous, content_img)
+    if config.preserve_color == "luminance":
+        from .color import transfer_chrominance
+
+        image = transfer_chrominance(image, original_content)
+    status, message = stage.status, stage.message
+    if status == "nonfinite":
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    best_value = history["total"][stage.best_step - 1] if stage.best_step else math.nan
     result = Result(
-        image=best["image"].clamp_(0.0, 1.0).cpu(),
+        image=image.clamp(0.0, 1.0).cpu(),
         history=history,
-        evaluations=state["evals"],
-        seconds=time.perf_counter() - start,
+        evaluations=run.evaluations,
+        seconds=time.perf_counter() - run.start,
         config=config,
-        best_step=best["step"],
+        best_step=stage.best_step,
         status=status,
-        message=message or f"{state['evals']} evaluations, best total loss {best['loss']:.4g}",
+        message=message or f"{run.evaluations} evaluations, best total loss {best_value:.4g}",
     )
     if status == "interrupted":
         raise StylizeInterrupted(result)

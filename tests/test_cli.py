@@ -60,7 +60,7 @@ def test_help_explains_every_seed_flag():
 
 def test_defaults_are_the_bundled_images():
     args = build_parser().parse_args([])
-    assert Path(args.content_path).is_file() and Path(args.style_path).is_file()
+    assert Path(args.content_path).is_file() and Path(args.style_path[0]).is_file()
     assert args.num_steps == 300 and args.image_size == 512 and args.optimizer == "lbfgs"
 
 
@@ -222,3 +222,75 @@ def test_seed_entry_point_takes_the_same_flags(pics, tmp_path):
                        text=True, cwd=REPO, timeout=300)
     assert r.returncode == 2
     one_line_error(r.stderr, "train_pytorch.py", "'-1'")
+
+
+def test_advanced_flags_reach_stylize(pics, tmp_path, capsys):
+    content, style = pics
+    out, hist = tmp_path / "adv.png", tmp_path / "adv.json"
+    mask = tmp_path / "mask.png"
+    halves = np.zeros((27, 32, 3), dtype=np.uint8)
+    halves[:, 16:] = (255, 0, 0)  # black left, red right
+    Image.fromarray(halves).save(mask)
+    code = main(["--content_path", str(content), "--style_path", str(style), str(style), "--output_path", str(out),
+                 "--num_steps", "4", "--device", "cpu", "--weights", "random", "--scales", "24,32",
+                 "--preserve_color", "luminance", "--style_scale", "0.5", "--photo_weight", "10",
+                 "--mask", str(mask), "--region_styles", "0,none", "--history", str(hist)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert Image.open(out).size == (32, 27)
+    data = json.loads(hist.read_text())
+    cfg = data["config"]
+    assert cfg["scales"] == [24, 32] and cfg["preserve_color"] == "luminance" and cfg["style_scale"] == 0.5
+    assert cfg["photo_weight"] == 10 and cfg["image_size"] == 32
+    assert data["history"]["size"] == [24.0, 24.0, 32.0, 32.0] and len(data["history"]["photo"]) == 4
+
+
+def test_blend_of_two_styles(pics, tmp_path, capsys):
+    content, style = pics
+    out = tmp_path / "blend.png"
+    code = main(["--content_path", str(content), "--style_path", str(style), str(content), "--output_path", str(out),
+                 "--image_size", "32", "--num_steps", "2", "--device", "cpu", "--weights", "random",
+                 "--style_blend", "0.7,0.3"])
+    assert code == 0, capsys.readouterr().err
+    assert Image.open(out).size == (32, 27)
+
+
+@pytest.mark.parametrize("extra,needles", [
+    (["--style_blend", "1,1,1"], ["3 weights for 1"]),
+    (["--style_blend", "1,x"], ["'x'"]),
+    (["--scales", "64,32"], ["'64,32'"]),
+    (["--style_scale", "20"], ["'20'"]),
+    (["--preserve_color", "sepia"], ["'sepia'"]),
+    (["--region_styles", "0"], ["--region_styles needs --mask"]),
+    (["--region_styles", "zero"], ["'zero'"]),
+    (["--photo_weight", "-1"], ["'-1'"]),
+])
+def test_bad_advanced_values_exit_2(extra, needles, pics, tmp_path, capsys):
+    content, style = pics
+    with pytest.raises(SystemExit) as exit_info:  # argparse exits; the later checks return 2
+        raise SystemExit(main(["--content_path", str(content), "--style_path", str(style), "--output_path",
+                               str(tmp_path / "o.png"), "--image_size", "32", "--num_steps", "2",
+                               "--device", "cpu", *extra]))
+    assert exit_info.value.code == 2
+    one_line_error(capsys.readouterr().err, *needles)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_masks_exit_2_naming_the_file(pics, tmp_path, capsys):
+    content, style = pics
+    square = tmp_path / "square.png"  # the content is 32×27: a square mask has the wrong shape
+    Image.new("RGB", (40, 40), (255, 0, 0)).save(square)
+    three = tmp_path / "three.png"
+    arr = np.zeros((27, 32, 3), dtype=np.uint8)
+    arr[:, 10:20], arr[:, 20:] = (255, 0, 0), (0, 0, 255)
+    Image.fromarray(arr).save(three)
+    for mask, extra, needles in [(square, [], [str(square)]),
+                                 (three, [], ["3 regions but 1 style"]),
+                                 (three, ["--region_styles", "0,1,none"], ["style index"])]:
+        code = main(["--content_path", str(content), "--style_path", str(style), "--output_path",
+                     str(tmp_path / "o.png"), "--image_size", "32", "--num_steps", "2", "--device", "cpu",
+                     "--weights", "random", "--mask", str(mask), *extra])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        one_line_error(err, *needles)
+    assert not (tmp_path / "o.png").exists()
