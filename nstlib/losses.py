@@ -42,8 +42,26 @@ def gram_matrix(features: Tensor) -> Tensor:
     if flat.dtype in (torch.float16, torch.bfloat16):
         flat = flat.float()
     with torch.autocast(device_type=flat.device.type, enabled=False):  # keep the sum in fp32/fp64
-        gram = torch.bmm(flat.transpose(1, 2), flat) / (c * h * w)
+        gram = _SelfProduct.apply(flat) / (c * h * w)
     return gram.squeeze(0) if squeeze else gram
+
+
+class _SelfProduct(torch.autograd.Function):
+    """``Xᵀ X`` for ``X`` ``[B, N, C]``, with a backward pass of one matrix product, not two.
+
+    Autograd would treat the two uses of ``X`` separately (two products and a sum); the gradient
+    is ``X (dG + dGᵀ)``. The backward is made of differentiable ops, so double backward works.
+    """
+
+    @staticmethod
+    def forward(ctx, flat: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(flat)
+        return torch.bmm(flat.transpose(1, 2), flat)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (flat,) = ctx.saved_tensors
+        return torch.bmm(flat, grad + grad.transpose(1, 2))
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:

@@ -94,6 +94,17 @@ def test_gradcheck_all_terms():
     assert gradcheck(gram_matrix, (x,))
 
 
+def test_gram_second_derivatives():
+    from torch.autograd import gradgradcheck
+
+    x = torch.rand(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert gradgradcheck(gram_matrix, (x,))
+    naive = lambda t: torch.einsum("bchw,bdhw->bcd", t, t) / (3 * 4 * 5)  # noqa: E731
+    (g1,) = torch.autograd.grad(gram_matrix(x).pow(3).sum(), x)
+    (g2,) = torch.autograd.grad(naive(x).pow(3).sum(), x)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-12)
+
+
 def test_gram_stays_float32_under_half_input():
     f = torch.randn(1, 4, 3, 3).half()
     assert gram_matrix(f).dtype == torch.float32
