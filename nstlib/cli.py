@@ -156,6 +156,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     o.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="VGG19 pooling")
     o.add_argument("--device", default=d.device, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     o.add_argument("--amp", action="store_true", help="float16 autocast for the VGG pass on CUDA")
+    o.add_argument("--lbfgs_history", "--lbfgs-history", type=_positive_int, default=d.lbfgs_history,
+                   help="L-BFGS memory (pairs of image-sized vectors); lower it for large images")
     o.add_argument("--seed", type=int, default=d.seed, help="random seed (noise init); CPU runs are reproducible")
 
     a = p.add_argument_group("advanced controls")
@@ -202,7 +204,7 @@ def _config_from_args(args: argparse.Namespace):
         content_layers=args.content_layers, style_layers=args.style_layers, weights=args.weights,
         pooling=args.pooling, device=args.device, seed=args.seed, amp=args.amp,
         style_blend=args.style_blend, style_scale=args.style_scale, preserve_color=args.preserve_color,
-        scales=args.scales, photo_weight=args.photo_weight,
+        scales=args.scales, photo_weight=args.photo_weight, lbfgs_history=args.lbfgs_history,
     )
     if args.scales:
         changes["image_size"] = args.scales[-1]
@@ -266,9 +268,15 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             from .masks import MaskError, load_mask
 
             try:
-                masks = load_mask(args.mask, tuple(content.shape[-2:]))[0]
+                masks, colors = load_mask(args.mask, tuple(content.shape[-2:]))
             except MaskError as exc:
                 raise ConfigError(str(exc)) from None
+            wanted = len(args.region_styles) if args.region_styles is not None else len(styles)
+            if len(colors) != wanted:
+                found = ", ".join("#%02x%02x%02x" % tuple(c) for c in colors)
+                what = "--region_styles entries" if args.region_styles is not None else "--style_path images"
+                raise ConfigError(f"{args.mask} has {len(colors)} regions ({found}) but there are {wanted} {what}; "
+                                  "give one style per region, or --region_styles with one entry per region")
         elif args.region_styles is not None:
             raise ConfigError("--region_styles needs --mask")
         # load the network now, so that bad weights fail before any work and step 1 follows at once

@@ -234,14 +234,14 @@ def test_advanced_flags_reach_stylize(pics, tmp_path, capsys):
     code = main(["--content_path", str(content), "--style_path", str(style), str(style), "--output_path", str(out),
                  "--num_steps", "4", "--device", "cpu", "--weights", "random", "--scales", "24,32",
                  "--preserve_color", "luminance", "--style_scale", "0.5", "--photo_weight", "10",
-                 "--mask", str(mask), "--region_styles", "0,none", "--history", str(hist)])
+                 "--mask", str(mask), "--region_styles", "0,none", "--history", str(hist), "--lbfgs_history", "5"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert Image.open(out).size == (32, 27)
     data = json.loads(hist.read_text())
     cfg = data["config"]
     assert cfg["scales"] == [24, 32] and cfg["preserve_color"] == "luminance" and cfg["style_scale"] == 0.5
-    assert cfg["photo_weight"] == 10 and cfg["image_size"] == 32
+    assert cfg["photo_weight"] == 10 and cfg["image_size"] == 32 and cfg["lbfgs_history"] == 5
     assert data["history"]["size"] == [24.0, 24.0, 32.0, 32.0] and len(data["history"]["photo"]) == 4
 
 
@@ -285,8 +285,9 @@ def test_bad_masks_exit_2_naming_the_file(pics, tmp_path, capsys):
     arr[:, 10:20], arr[:, 20:] = (255, 0, 0), (0, 0, 255)
     Image.fromarray(arr).save(three)
     for mask, extra, needles in [(square, [], [str(square)]),
-                                 (three, [], ["3 regions but 1 style"]),
-                                 (three, ["--region_styles", "0,1,none"], ["style index"])]:
+                                 (three, [], [str(three), "3 regions", "#0000ff", "1 --style_path"]),
+                                 (three, ["--region_styles", "0,1,none"], ["style index"]),
+                                 (three, ["--region_styles", "0,none"], [str(three), "2 --region_styles"])]:
         code = main(["--content_path", str(content), "--style_path", str(style), "--output_path",
                      str(tmp_path / "o.png"), "--image_size", "32", "--num_steps", "2", "--device", "cpu",
                      "--weights", "random", "--mask", str(mask), *extra])
