@@ -172,7 +172,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
                    help="coarse to fine, e.g. 128,256,512 (the last is the output size; the steps are "
                         "split equally between the scales)")
     a.add_argument("--photo_weight", "--photo-weight", type=_nonnegative_float, default=d.photo_weight,
-                   help="weight of the photorealism (matting Laplacian) term; try 1e3")
+                   help="weight of the photorealism (matting Laplacian) term; it grows with the image size: "
+                        "about 10 at 256 px, less at larger sizes")
     a.add_argument("--mask", default=None, metavar="PNG",
                    help="content regions, one flat colour each: region r takes style r (see --region_styles)")
     a.add_argument("--region_styles", "--region-styles", type=_region_styles, default=None, metavar="I,...",

@@ -84,3 +84,12 @@ def test_every_exported_figure_comes_from_a_notebook_call():
         assert text is not None, f"{png.name}: no notebook {png.name[:2]}_*.ipynb"
         assert f'"{png.stem}"' in text, f"{png.name} is not exported by notebook {png.name[:2]}"
         assert png.stat().st_size < 5_000_000
+
+
+def test_every_shipped_image_is_listed_in_sources():
+    """images/SOURCES.md names every image file under images/ (origin and licence)."""
+    sources = (ROOT / "images" / "SOURCES.md").read_text()
+    images = [p for p in (ROOT / "images").rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif")]
+    assert len(images) > 50
+    missing = [str(p.relative_to(ROOT)) for p in images if p.name not in sources]
+    assert not missing, f"not in images/SOURCES.md: {missing}"
