@@ -461,12 +461,16 @@ def _optimise(
         photo_term = make_photorealism_loss(content_img)
 
     x = init_img.detach().clone().contiguous().requires_grad_(True)
-    if config.optimizer == "lbfgs":
-        optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
+
+    def new_lbfgs() -> torch.optim.Optimizer:
+        return torch.optim.LBFGS(
             [x], lr=1.0, max_iter=num_steps, max_eval=num_steps,
             tolerance_grad=0.0, tolerance_change=0.0, history_size=config.lbfgs_history,
             line_search_fn="strong_wolfe" if config.lbfgs_line_search else None,
         )
+
+    if config.optimizer == "lbfgs":
+        optimizer: torch.optim.Optimizer = new_lbfgs()
     else:
         optimizer = torch.optim.Adam([x], lr=config.learning_rate)
 
@@ -533,9 +537,16 @@ def _optimise(
     status, message = "done", ""
     try:
         if config.optimizer == "lbfgs":
-            # One call runs until num_steps evaluations are spent (line searches included); it
-            # stops earlier only if the gradient vanishes exactly.
-            optimizer.step(closure)
+            # One call runs until num_steps evaluations are spent (line searches included). It
+            # returns early when its line search finds no descent step along a stale curvature
+            # estimate; then restart it with an empty history (a steepest-descent step first),
+            # and stop only when a whole call brings no improvement (a true plateau).
+            while state["evals"] < num_steps:
+                best_before = best["loss"]
+                optimizer.step(closure)
+                if not best["loss"] < best_before:
+                    break
+                optimizer = new_lbfgs()
         else:
             for _ in range(num_steps):
                 optimizer.step(closure)

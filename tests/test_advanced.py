@@ -177,3 +177,43 @@ def test_photo_term_is_recorded_and_near_zero_for_the_content_itself(images):
     noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(3))
     assert photorealism_loss(content, lap) < 1e-4 * photorealism_loss(noise, lap)  # locally affine: ~0
     assert "photo" not in run(content, a, small()).history
+
+
+class _StopsEarly(torch.optim.LBFGS):
+    """An L-BFGS whose step returns after 3 evaluations, as when its line search finds no step."""
+
+    calls = 0
+
+    def step(self, closure):  # noqa: D102
+        type(self).calls += 1
+        if type(self).calls == 1:
+            for _ in range(3):
+                closure()
+            return None
+        return super().step(closure)
+
+
+class _Stuck(torch.optim.LBFGS):
+    """An L-BFGS that never moves the image: every call evaluates the same point twice."""
+
+    def step(self, closure):  # noqa: D102
+        closure()
+        closure()
+        return None
+
+
+def test_lbfgs_is_restarted_after_an_early_stop_and_spends_the_budget(images, monkeypatch):
+    content, a, _ = images
+    _StopsEarly.calls = 0
+    monkeypatch.setattr(torch.optim, "LBFGS", _StopsEarly)
+    r = run(content, a, small(num_steps=9))
+    assert _StopsEarly.calls == 2 and r.evaluations == 9 and len(r.history["total"]) == 9
+    assert r.status == "done"
+
+
+def test_lbfgs_stops_on_a_plateau(images, monkeypatch):
+    content, a, _ = images
+    monkeypatch.setattr(torch.optim, "LBFGS", _Stuck)
+    r = run(content, a, small(num_steps=9))
+    # call 1 improves on nothing-yet, the restart brings no improvement: stop after 4 evaluations
+    assert r.evaluations == 4 and r.status == "done"
