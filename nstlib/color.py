@@ -123,6 +123,18 @@ def _linear(x: Tensor, matrix: Tensor, offset: Tensor | None = None) -> Tensor:
     return out
 
 
+def _batched_pair(style: Tensor, content: Tensor, s_name: str, c_name: str) -> tuple[Tensor, Tensor]:
+    """Both as ``[B, C, H, W]``; the content's batch must be 1 or the style's."""
+    s = style if style.dim() == 4 else style.unsqueeze(0)
+    c = content if content.dim() == 4 else content.unsqueeze(0)
+    if c.shape[0] not in (1, s.shape[0]):
+        raise ColorError(
+            f"{c_name} has batch {c.shape[0]} but {s_name} has batch {s.shape[0]}: "
+            f"shapes {tuple(content.shape)} and {tuple(style.shape)}"
+        )
+    return s, c
+
+
 def _check_space(space: str) -> None:
     if space not in _SPACES:
         raise ColorError(f"unknown colour space {space!r}: use one of {', '.join(_SPACES)}")
@@ -225,13 +237,7 @@ def match_luminance_stats(style_y: Tensor, content_y: Tensor) -> Tensor:
         if not isinstance(t, Tensor) or t.dim() not in (3, 4) or not t.is_floating_point():
             shape = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
             raise ColorError(f"{name} must be a floating-point [B, C, H, W] or [C, H, W] tensor, got {shape}")
-    s = style_y if style_y.dim() == 4 else style_y.unsqueeze(0)
-    c = content_y if content_y.dim() == 4 else content_y.unsqueeze(0)
-    if c.shape[0] not in (1, s.shape[0]):
-        raise ColorError(
-            f"content_y has batch {c.shape[0]} but style_y has batch {s.shape[0]}: "
-            f"shapes {tuple(content_y.shape)} and {tuple(style_y.shape)}"
-        )
+    s, c = _batched_pair(style_y, content_y, "style_y", "content_y")
     work = _work_device(s.device)
     s64 = s.to(device=work, dtype=torch.float64).flatten(1)
     c64 = c.to(device=work, dtype=torch.float64).flatten(1)
@@ -358,13 +364,7 @@ def color_matching_transform(
         raise ColorError(f"eps must be a number >= 0, got {eps!r}")
     _check_rgb(style, "style")
     _check_rgb(content, "content")
-    s = style if style.dim() == 4 else style.unsqueeze(0)
-    c = content if content.dim() == 4 else content.unsqueeze(0)
-    if c.shape[0] not in (1, s.shape[0]):
-        raise ColorError(
-            f"content has batch {c.shape[0]} but style has batch {s.shape[0]}: "
-            f"shapes {tuple(content.shape)} and {tuple(style.shape)}"
-        )
+    s, c = _batched_pair(style, content, "style", "content")
     work = _work_device(s.device)
     mu_s, cov_s = _mean_cov(s.detach().to(device=work, dtype=torch.float64))
     mu_c, cov_c = _mean_cov(c.detach().to(device=work, dtype=torch.float64))
