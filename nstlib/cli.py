@@ -150,6 +150,9 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     o.add_argument("--learning_rate", "--learning-rate", type=_positive_float, default=d.learning_rate,
                    help="Adam's step size; L-BFGS sets its own steps")
     o.add_argument("--init", choices=INITS, default=d.init, help="the image the optimisation starts from")
+    o.add_argument("--init_image", "--init-image", default=None, metavar="IMAGE",
+                   help="start from this image instead (overrides --init): refine an earlier output, "
+                        "or add --photo_weight to a finished transfer (Luan et al.'s second stage)")
     o.add_argument("--weights", default=d.weights,
                    help="VGG19 weights: caffe (bundled, offline), torchvision (downloads IMAGENET1K_V1), "
                    "random, or a path to a torchvision-layout .pth file")
@@ -251,7 +254,8 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     from .images import ImageError, check_output_path, check_writable_path, load_image, save_image
     from .transfer import ConfigError, StylizeInterrupted, get_extractor, resolve_device, stylize
 
-    inputs = [args.content_path, *args.style_path, *([args.mask] if args.mask else [])]
+    inputs = [args.content_path, *args.style_path, *([args.mask] if args.mask else []),
+              *([args.init_image] if args.init_image else [])]
     try:
         config = _config_from_args(args)
         if args.style_blend and len(args.style_blend) != len(args.style_path):
@@ -264,6 +268,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         content = load_image(args.content_path, config.image_size)
         style_size = max(16, round(config.style_scale * config.image_size))
         styles = [load_image(path, style_size) for path in args.style_path]
+        init_image = load_image(args.init_image, config.image_size) if args.init_image else None
         masks = None
         if args.mask:
             from .masks import MaskError, load_mask
@@ -308,7 +313,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the non-finite case is reported below
             result = stylize(content, styles, config, log_step if log_every else None, progress=progress,
-                             masks=masks, region_styles=args.region_styles)
+                             masks=masks, region_styles=args.region_styles, init_image=init_image)
     except StylizeInterrupted as stop:
         result = stop.result
         if result.evaluations:

@@ -578,6 +578,7 @@ def stylize(
     progress: bool = True,
     masks: Tensor | str | os.PathLike | None = None,
     region_styles: Sequence[int | None] | None = None,
+    init_image: ImageLike | None = None,
     **overrides: Any,
 ) -> Result:
     """Render ``content`` in the style of ``style`` by optimising pixels (Gatys et al. 2016).
@@ -596,6 +597,9 @@ def stylize(
         region_styles: for each region, the index of its style image, or None to keep that
             region unstylised (the content term alone holds it). Default: region ``r`` takes
             style ``r``, which needs as many style images as regions.
+        init_image: start from this image instead of ``config.init`` (a warm start: refine an
+            earlier result, or Luan et al.'s second stage, photorealism on top of a plain
+            transfer). ``[1, 3, h, w]`` or a path; resized to the (first) working size.
         **overrides: Config fields to change, e.g. ``num_steps=50``.
 
     Returns:
@@ -678,6 +682,14 @@ def stylize(
         styles = [match_luminance_stats(luminance(s), content_y).clamp(0.0, 1.0).repeat(1, 3, 1, 1)
                   for s in styles]
         content_img = luminance_only(content_img)
+    start = None
+    if init_image is not None:
+        start = _as_image(init_image, final_size, "init")
+        if config.preserve_color == "luminance":
+            from .color import luminance_only
+
+            start = luminance_only(start)
+        start = start.to(device)
 
     content_img, original_content = content_img.to(device), original_content.to(device)
     styles = [s.to(device) for s in styles]
@@ -711,8 +723,12 @@ def stylize(
                 m = None
                 if region_masks is not None:
                     m = torch.nn.functional.interpolate(region_masks[None], size=c.shape[-2:], mode="area")[0]
-            init = (_initial_image(config.init, c, ss[0], config.seed) if previous is None
-                    else _upsample(previous, c))
+            if previous is not None:
+                init = _upsample(previous, c)
+            elif start is not None:
+                init = _upsample(start, c)
+            else:
+                init = _initial_image(config.init, c, ss[0], config.seed)
             stage = _optimise(run, c, ss, blend, init, n_steps, m, region_styles)
             previous = stage.image
             if stage.status != "done":

@@ -295,3 +295,21 @@ def test_bad_masks_exit_2_naming_the_file(pics, tmp_path, capsys):
         assert code == 2, err
         one_line_error(err, *needles)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_init_image_warm_start_and_never_overwritten(pics, tmp_path, capsys):
+    content, style = pics
+    base = ["--content_path", str(content), "--style_path", str(style), "--image_size", "32",
+            "--device", "cpu", "--weights", "random", "--history"]
+    first, again = tmp_path / "first.png", tmp_path / "again.png"
+    assert main([*base, str(tmp_path / "a.json"), "--output_path", str(first), "--num_steps", "8"]) == 0
+    before = sha(first)
+    assert main([*base, str(tmp_path / "b.json"), "--output_path", str(again), "--num_steps", "1",
+                 "--init_image", str(first)]) == 0
+    a = json.loads((tmp_path / "a.json").read_text())["history"]["total"]
+    b = json.loads((tmp_path / "b.json").read_text())["history"]["total"]
+    assert b[0] < a[0]  # it starts where the first run ended, not from the content
+    code = main([*base, str(tmp_path / "c.json"), "--output_path", str(first), "--num_steps", "1",
+                 "--init_image", str(first)])
+    assert code == 2 and sha(first) == before
+    capsys.readouterr()

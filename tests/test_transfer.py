@@ -163,3 +163,17 @@ def test_too_small_image_is_refused(pair):
     r = stylize(content[..., :8, :8], style, num_steps=1, progress=False, device="cpu",
                 style_layers=("conv1_1", "conv2_1"), content_layers=("conv2_2",))
     assert r.image.shape[-2:] == (8, 8)
+
+
+def test_init_image_is_a_warm_start(pair):
+    content, style = pair
+    first = stylize(content, style, num_steps=30, progress=False, device="cpu")
+    again = stylize(content, style, num_steps=1, init_image=first.image, progress=False, device="cpu")
+    # the warm start begins where the first run ended, far below the content image's loss
+    assert again.history["total"][0] == pytest.approx(min(first.history["total"]), rel=0.05)
+    assert again.history["total"][0] < 0.5 * first.history["total"][0]
+    # a smaller start is resized to the working size; a bad shape names the argument
+    small = torch.nn.functional.interpolate(first.image, size=(32, 32), mode="bilinear")
+    assert stylize(content, style, num_steps=1, init_image=small, progress=False).image.shape == content.shape
+    with pytest.raises(ConfigError, match="init image"):
+        stylize(content, style, num_steps=1, init_image=torch.zeros(1, 1, 8, 8), progress=False)
