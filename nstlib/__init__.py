@@ -3,11 +3,15 @@
 The pipeline, one module per concept::
 
     images.load_image -> features.VGGFeatures -> losses -> transfer.stylize -> images.save_image
+
+and the feed-forward models (fast, adain, wct; trained by ``training.train``), loaded with
+``load_model(name_or_checkpoint)``.
 """
 
 from .features import LAYER_NAMES, VGGFeatures
 from .images import ImageError, load_image, save_image
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
+from .models import load_model
 from .transfer import PRESETS, Config, ConfigError, Result, StylizeInterrupted, stylize
 
 __version__ = "0.1.0"
@@ -24,6 +28,7 @@ __all__ = [
     "content_loss",
     "gram_matrix",
     "load_image",
+    "load_model",
     "save_image",
     "stylize",
     "style_loss",

@@ -111,7 +111,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         "in the style of another image.",
         epilog="Example: python -m nstlib --content_path images/content/chelsea.png "
         "--style_path images/style/mondrian.png --image_size 256 --num_steps 150 "
-        "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png",
+        "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png. "
+        "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
 
@@ -193,6 +194,19 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     return p
 
 
+def _reporting(quiet: bool, log_every: int | None, total: int) -> tuple[bool, int]:
+    """(show a progress bar?, print a log line every N steps (0: never)) for a run of ``total`` steps.
+
+    A terminal gets the bar; without one (Colab's ``!`` cells, a log file) a line every tenth.
+    """
+    progress = not quiet and sys.stderr.isatty()
+    if quiet:
+        return False, 0
+    if log_every is None:
+        log_every = 0 if progress else max(1, total // 10)
+    return progress, log_every
+
+
 def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
@@ -240,7 +254,16 @@ def _save_reports(result, plot: Path | None, history: Path | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> int:
-    """Run the command line; returns the exit status (see the module docstring)."""
+    """Run the command line; returns the exit status (see the module docstring).
+
+    ``train``, ``fast``, ``adain``, ``wct`` and ``models`` as the first argument run the
+    feed-forward subcommands (:mod:`nstlib.commands`).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("train", "fast", "adain", "wct", "models"):
+        from .commands import main as subcommand
+
+        return subcommand(argv, prog)
     try:
         args = build_parser(prog).parse_args(argv)
         return _run(args, prog)
@@ -291,12 +314,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     except (ConfigError, ImageError, FeatureError) as exc:
         return _fail(prog, str(exc))
 
-    progress = not args.quiet and sys.stderr.isatty()
-    log_every = args.log_every
-    if log_every is None:
-        log_every = 0 if (args.quiet or progress) else max(1, config.num_steps // 10)
-    if args.quiet:
-        log_every = 0
+    progress, log_every = _reporting(args.quiet, args.log_every, config.num_steps)
 
     def log_step(info) -> None:
         if info.step % log_every == 0 or info.step == info.num_steps:

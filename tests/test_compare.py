@@ -130,14 +130,6 @@ def test_plot_runs_log_axis_labels_and_running_min():
         compare.plot_runs(results, x="minutes")
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny tensors run faster on one thread, much faster when the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_run_variants_same_budget_and_loss_falls(pair, one_thread):
     content, style = pair
