@@ -27,6 +27,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, but not the uninformative ``(default: None)`` / ``(default: False)``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:  # type: ignore[override]
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def _nonnegative_int(text: str) -> int:
     try:
         value = int(text)
@@ -113,7 +122,7 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         "--style_path images/style/mondrian.png --image_size 256 --num_steps 150 "
         "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png. "
         "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
 
     io = p.add_argument_group("images")

@@ -26,6 +26,7 @@ from .cli import (
     EXIT_NONFINITE,
     EXIT_OK,
     _fail,
+    _HelpFormatter,
     _float_list,
     _nonnegative_float,
     _nonnegative_int,
@@ -39,7 +40,7 @@ __all__ = ["SUBCOMMANDS", "main"]
 
 SUBCOMMANDS = ("train", "fast", "adain", "wct", "models")
 _DEFAULTS = {  # per model kind: what a CPU run of a few minutes can train (see README for a GPU)
-    "fast": dict(crop=256, width=32, style_weight=1e5, learning_rate=1e-3),
+    "fast": dict(crop=256, width=32, style_weight=2e4, learning_rate=1e-3),
     "adain": dict(crop=256, width=1.0, style_weight=10.0, learning_rate=1e-4),
     "wct": dict(crop=256, width=1.0, style_weight=0.0, learning_rate=1e-4),
 }
@@ -66,7 +67,7 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     from .assets import images_dir
 
     p = _Parser(prog=f"{prog} train", description="Train a feed-forward model on a folder of images.",
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                formatter_class=_HelpFormatter)
     p.add_argument("kind", choices=("fast", "adain", "wct"),
                    help="fast: Johnson et al.'s network for the given style(s) (several styles: Dumoulin et "
                         "al.'s multi-style network); adain: the AdaIN decoder; wct: WCT's decoders")
@@ -77,7 +78,7 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--style_data", "--style-data", default=str(images_dir() / "style"),
                    help="adain: folder of style images (WikiArt on a GPU)")
     p.add_argument("--levels", type=_levels, default=("relu1_1", "relu2_1", "relu3_1"),
-                   help="wct: the VGG levels whose decoders are trained")
+                   help="wct: the VGG levels whose decoders are trained (default: relu1_1,relu2_1,relu3_1)")
     p.add_argument("--checkpoint", required=True, metavar="PT", help="checkpoint file, written every "
                    "--checkpoint_every steps, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
@@ -85,24 +86,25 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
                    help="also write a small copy for sharing (float16, no optimiser state)")
     p.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves")
     p.add_argument("--iterations", type=_positive_int, default=2000, help="optimiser steps in total")
-    p.add_argument("--batch_size", "--batch-size", type=_positive_int, default=4)
-    p.add_argument("--crop", type=_positive_int, default=None, help="side of the training crops, px "
-                   "(default 256)")
+    p.add_argument("--batch_size", "--batch-size", type=_positive_int, default=4, help="crops per step")
+    p.add_argument("--crop", type=_positive_int, default=None, help="side of the training crops, px (default: 256)")
     p.add_argument("--learning_rate", "--learning-rate", type=_positive_float, default=None,
                    help="Adam's step size (default: 1e-3 for fast, 1e-4 for the decoders)")
     p.add_argument("--width", type=_positive_float, default=None,
                    help="network width: fast, channels of the first layer (Johnson: 32); "
-                        "decoders, a factor on VGG's channel counts (1.0)")
-    p.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=1.0)
+                        "decoders, a factor on VGG's channel counts (default: 32 and 1.0)")
+    p.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=1.0,
+                   help="weight of the content loss")
     p.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=None,
-                   help="weight of the style loss (default: 1e5 for fast, 10 for adain)")
+                   help="weight of the style loss (default: 2e4 for fast, 10 for adain)")
     p.add_argument("--tv_weight", "--tv-weight", type=_nonnegative_float, default=1e-6, help="fast only")
-    p.add_argument("--checkpoint_every", "--checkpoint-every", type=_nonnegative_int, default=200)
+    p.add_argument("--checkpoint_every", "--checkpoint-every", type=_nonnegative_int, default=200,
+                   help="steps between checkpoints (0: only at the end and on Ctrl-C)")
     p.add_argument("--weights", default="caffe", help="the VGG19 of the loss and the encoders: caffe (bundled), "
                    "torchvision, random (tests), or a .pth path; a decoder only works with the encoder it was "
                    "trained against")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the crops")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
     p.add_argument("--log_every", "--log-every", type=_nonnegative_int, default=None, metavar="N",
                    help="print the loss every N steps (default: every tenth of the run when stderr is not "
@@ -117,19 +119,22 @@ def _inference_parser(kind: str, prog: str) -> argparse.ArgumentParser:
             "adain": "Arbitrary style transfer with AdaIN (any style image, one forward pass).",
             "wct": "Universal style transfer with the whitening and colouring transform (any style image)."}
     p = _Parser(prog=f"{prog} {kind}", description=what[kind],
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                formatter_class=_HelpFormatter)
     p.add_argument("--model", required=True, help="a shipped model's name (see `models`) or a checkpoint path")
-    p.add_argument("--content_path", "--content-path", default=str(default_content()))
-    p.add_argument("--output_path", "--output-path", default=f"outputs/{kind}.png")
+    p.add_argument("--content_path", "--content-path", default=str(default_content()),
+                   help="content photo: a file path or an http(s) URL")
+    p.add_argument("--output_path", "--output-path", default=f"outputs/{kind}.png",
+                   help="where to write the result (PNG/JPEG by extension); never one of the inputs")
     p.add_argument("--image_size", "--image-size", type=_positive_int, default=512,
                    help="longer side of the output, px")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     if kind == "fast":
         p.add_argument("--style", type=_nonnegative_int, default=None, help="style index of a multi-style network")
         p.add_argument("--style_mix", "--style-mix", type=_float_list, default=None, metavar="W1,W2,...",
                        help="mix the styles of a multi-style network, one weight per style")
     else:
-        p.add_argument("--style_path", "--style-path", nargs="+", default=[str(default_style())], metavar="STYLE")
+        p.add_argument("--style_path", "--style-path", nargs="+", default=[str(default_style())], metavar="STYLE",
+                       help="any style image (several: interpolated with --style_blend)")
         p.add_argument("--alpha", type=_alpha, default=1.0, help="0 keeps the content, 1 is the full style")
         p.add_argument("--preserve_color", "--preserve-color", action="store_true",
                        help="match the style's colours to the content's first")

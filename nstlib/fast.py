@@ -204,7 +204,7 @@ class FastTask:
         width: int = 32,
         n_residual: int = 5,
         content_weight: float = 1.0,
-        style_weight: float = 1e5,
+        style_weight: float = 2e4,
         tv_weight: float = 1e-6,
         content_layers: Sequence[str] = JOHNSON_CONTENT_LAYERS,
         style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS,
