@@ -173,6 +173,8 @@ def _list_models() -> int:
         info = model_info(name)
         styles = ", ".join(info["meta"].get("styles", [])) or "any style"
         print(f"{name}: {info['kind']}, {styles}; {info['step']} steps, {info['megabytes']:.1f} MB")
+        for command in info["commands"]:
+            print(f"    trained by: {command}")
     return EXIT_OK
 
 

@@ -34,6 +34,10 @@ __all__ = [
     "style_vector",
     "JOHNSON_CONTENT_LAYERS",
     "JOHNSON_STYLE_LAYERS",
+    "parameter_counts",
+    "receptive_field",
+    "upsampling_demo",
+    "periodic_variation",
 ]
 
 #: Johnson et al.'s perceptual loss: content at relu2_2 (structure, not texture) ...
@@ -385,5 +389,3 @@ def periodic_variation(x: Tensor, period: int = 2, border: int = 4) -> float:
         return 0.0
     return float((means.amax(0) - means.amin(0)).mean()) / scale
 
-
-__all__ += ["parameter_counts", "receptive_field", "upsampling_demo", "periodic_variation"]

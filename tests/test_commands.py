@@ -139,3 +139,22 @@ def test_train_and_run_adain_and_wct(pics, tmp_path, capsys):
     assert main(["wct", "--model", str(wct), "--content_path", str(content), "--style_path", str(style),
                  "--levels", "relu3_1", "--output_path", str(out), "--device", "cpu"]) == 2
     one_line(capsys.readouterr().err, "relu3_1")
+
+
+def test_models_lists_each_model_with_its_commands(pics, tmp_path, capsys, monkeypatch):
+    data, style = pics
+    folder = tmp_path / "models"
+    monkeypatch.setenv("NSTLIB_MODELS", str(folder))
+    folder.mkdir()
+    assert main(["models"]) == 0
+    assert "no models ship" in capsys.readouterr().out
+    assert main(["train", "fast", "--data", str(data), "--style_path", str(style), "--checkpoint",
+                 str(tmp_path / "full.pt"), "--export", str(folder / "mine.pt"), "--iterations", "1", "-q", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("mine: fast, style.png; 1 steps")
+    assert out[1].startswith("    trained by: python -m nstlib train fast --data")
+    # a shipped name works wherever a checkpoint path does
+    assert main(["fast", "--model", "mine", "--content_path", str(data / "0.png"), "--output_path",
+                 str(tmp_path / "o.png"), "--image_size", "32", "--device", "cpu"]) == 0

@@ -65,3 +65,21 @@ def test_each_model_trains_round_trips_and_stylizes(kind, lr, folders, tmp_path)
     assert out.shape == (1, 3, 30, 27)
     assert float(out.min()) >= 0 and float(out.max()) <= 1
     torch.testing.assert_close(out, ref)
+
+
+def test_shipped_models_are_small_recorded_and_work():
+    """The models in nstlib/data/models: at most 10 MB, trained by our command, and they stylise."""
+    from nstlib.models import model_info, pretrained_models
+
+    shipped = pretrained_models()
+    assert set(shipped) == {"fast_brush_strokes", "multi_style", "adain", "wct"}
+    content = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    for name, path in shipped.items():
+        assert path.stat().st_size <= 10 * 2**20, name
+        info = model_info(name)
+        assert info["commands"] and all(c.startswith("python -m nstlib train ") for c in info["commands"])
+        assert info["step"] == len(info["history"]["total"]) > 0
+        model = load_model(name, device="cpu")
+        out = model.stylize(content) if info["kind"] == "fast" else model.stylize(content, style)
+        assert out.shape == content.shape and 0 <= float(out.min()) and float(out.max()) <= 1
