@@ -195,13 +195,14 @@ def write_video(
     fps: float,
     *,
     audio_from: str | os.PathLike | None = None,
+    audio_start: float = 0.0,
     crf: int = 18,
 ) -> Path:
     """Write ``frames`` ``[T, 3, H, W]`` in [0, 1] as an H.264 mp4 (yuv420p).
 
     Odd widths or heights are cropped by one pixel (yuv420p needs even sizes). ``audio_from``
-    copies the audio track of that file unchanged (no re-encoding), cut to the video's length
-    when it is longer. ``crf`` is x264's quality (18: visually lossless; lower is bigger).
+    copies the audio track of that file unchanged (no re-encoding) from ``audio_start`` seconds
+    on (the ``start`` the frames were read from), cut to the video's length. ``crf`` is x264's quality (18: visually lossless; lower is bigger).
     The file is written to a temporary name and renamed, so a crash leaves no half-written mp4.
     """
     av = _av()
@@ -236,11 +237,17 @@ def write_video(
                 out.mux(packet)
             if audio_in is not None:
                 length = len(arr) / float(rate)
+                tb = audio_in.time_base
+                offset = round(audio_start / tb)  # in the audio stream's time base
                 for packet in source.demux(audio_in):
-                    if packet.dts is None:
+                    if packet.dts is None or packet.pts is None:
                         continue
-                    if packet.pts is not None and float(packet.pts * audio_in.time_base) >= length:
+                    if packet.pts < offset:
+                        continue
+                    if float((packet.pts - offset) * tb) >= length:
                         break
+                    packet.pts -= offset
+                    packet.dts -= offset
                     packet.stream = audio_out
                     out.mux(packet)
         os.replace(tmp, path)

@@ -92,6 +92,14 @@ def test_audio_track_is_copied(clip, tmp_path):
         assert len(c.streams.audio) == 1 and c.streams.audio[0].codec_context.name == "aac"
         assert len(c.streams.video) == 1
     assert read_video(styled).has_audio
+    # an excerpt takes the audio from the same place: the track starts at 0 and is cut to the video
+    excerpt = read_video(src, start=0.5)
+    cut = write_video(excerpt.frames, tmp_path / "cut.mp4", fps=12, audio_from=src, audio_start=0.5)
+    with av.open(str(cut)) as c:
+        a = c.streams.audio[0]
+        first = next(c.demux(a))
+        assert abs(float(first.pts * a.time_base)) < 0.05
+        assert float(a.duration * a.time_base) == pytest.approx(len(excerpt.frames) / 12, abs=0.05)
 
 
 def test_errors_name_the_file_or_value(clip, tmp_path):
@@ -113,3 +121,13 @@ def test_errors_name_the_file_or_value(clip, tmp_path):
         write_video(clip, tmp_path / "x.mp4", fps=0)
     with pytest.raises(VideoError, match=r"\[T, 3, H, W\]"):
         write_video(clip[0], tmp_path / "x.mp4", fps=12)
+
+
+def test_the_course_clip_is_what_sources_md_says():
+    from nstlib.assets import images_dir
+
+    path = images_dir() / "video" / "bigbuckbunny_3s.mp4"
+    video = read_video(path)
+    assert video.frames.shape == (75, 3, 180, 320) and video.fps == 25 and video.has_audio
+    assert path.stat().st_size < 1_000_000
+    assert path.name in (images_dir() / "SOURCES.md").read_text()
