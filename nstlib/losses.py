@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["gram_matrix", "content_loss", "style_loss", "tv_loss", "total_style_loss"]
+__all__ = ["gram_matrix", "content_loss", "style_loss", "tv_loss", "total_style_loss", "temporal_loss"]
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -107,3 +107,23 @@ def tv_loss(image: Tensor) -> Tensor:
     dy = image[:, :, 1:, :] - image[:, :, :-1, :]
     dx = image[:, :, :, 1:] - image[:, :, :, :-1]
     return dy.pow(2).sum() + dx.pow(2).sum()
+
+
+def temporal_loss(image: Tensor, warped: Tensor, weights: Tensor) -> Tensor:
+    """Ruder et al.'s short-term temporal loss: ``Σ_p c(p) |x(p) − w(p)|² / D``.
+
+    Args:
+        image: the frame being optimised, ``[B, C, H, W]``.
+        warped: the previous stylised frame warped into this one (:func:`nstlib.flow.warp`),
+            the same shape.
+        weights: ``c`` of shape ``[B, 1, H, W]``: 1 where the warp is trusted, 0 at occlusions
+            and motion boundaries (``1 − occlusions``).
+
+    Returns:
+        A scalar; ``D = B·C·H·W`` as in the paper, so the weight is independent of the size.
+    """
+    if image.shape != warped.shape:
+        raise ValueError(f"temporal_loss: shapes differ, {tuple(image.shape)} vs {tuple(warped.shape)}")
+    if weights.dim() != 4 or weights.shape[1] != 1 or weights.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"temporal_loss: weights must be [B, 1, H, W] like the image, got {tuple(weights.shape)}")
+    return (weights * (image - warped.to(image.dtype)).pow(2)).sum() / image.numel()

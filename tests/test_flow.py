@@ -94,3 +94,20 @@ def test_warping_error_is_zero_for_motion_and_grows_with_flicker():
     assert ((noisy > 0.012) & (noisy < 0.022)).all(), noisy
     with pytest.raises(ValueError, match="T >= 2"):
         warping_error(clip.frames[:1], clip.backward[:1], clip.occlusions[:1])
+
+
+def test_temporal_loss_by_hand_and_only_where_trusted():
+    from nstlib.losses import temporal_loss
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(1, 2, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(1, 2, 3, 4, generator=g, dtype=torch.float64)
+    c = (torch.rand(1, 1, 3, 4, generator=g) > 0.5).double()
+    ref = sum(float(c[0, 0, i, j]) * float(x.detach()[0, k, i, j] - w[0, k, i, j]) ** 2
+              for k in range(2) for i in range(3) for j in range(4)) / 24
+    assert float(temporal_loss(x, w, c)) == pytest.approx(ref)
+    temporal_loss(x, w, c).backward()
+    assert (x.grad * (1 - c)).abs().max() == 0  # occluded pixels are free
+    assert torch.autograd.gradcheck(lambda a: temporal_loss(a, w, c), (x.detach().requires_grad_(),))
+    with pytest.raises(ValueError, match="weights"):
+        temporal_loss(x, w, c[:, :, :2])
