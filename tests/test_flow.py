@@ -105,7 +105,7 @@ def test_temporal_loss_by_hand_and_only_where_trusted():
     c = (torch.rand(1, 1, 3, 4, generator=g) > 0.5).double()
     ref = sum(float(c[0, 0, i, j]) * float(x.detach()[0, k, i, j] - w[0, k, i, j]) ** 2
               for k in range(2) for i in range(3) for j in range(4)) / 24
-    assert float(temporal_loss(x, w, c)) == pytest.approx(ref)
+    assert float(temporal_loss(x, w, c).detach()) == pytest.approx(ref)
     temporal_loss(x, w, c).backward()
     assert (x.grad * (1 - c)).abs().max() == 0  # occluded pixels are free
     assert torch.autograd.gradcheck(lambda a: temporal_loss(a, w, c), (x.detach().requires_grad_(),))
