@@ -36,14 +36,19 @@ def _check_flow(flow: Tensor, like: Tensor | None = None) -> None:
         raise ValueError(f"flow {tuple(flow.shape)} and image {tuple(like.shape)} differ in size")
 
 
-def _grid(flow: Tensor) -> Tensor:
-    """Sampling positions ``p + flow(p)`` in grid_sample's [-1, 1] coordinates, ``[B, H, W, 2]``."""
-    b, _, h, w = flow.shape
+def _positions(flow: Tensor) -> tuple[Tensor, Tensor]:
+    """Where each pixel's flow points, ``p + flow(p)``, as x and y in pixels, ``[B, H, W]`` each."""
+    _, _, h, w = flow.shape
     ys, xs = torch.meshgrid(torch.arange(h, device=flow.device, dtype=flow.dtype),
                             torch.arange(w, device=flow.device, dtype=flow.dtype), indexing="ij")
-    x = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    y = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    return torch.stack([x, y], dim=-1)
+    return xs + flow[:, 0], ys + flow[:, 1]
+
+
+def _grid(flow: Tensor) -> Tensor:
+    """Sampling positions ``p + flow(p)`` in grid_sample's [-1, 1] coordinates, ``[B, H, W, 2]``."""
+    h, w = flow.shape[-2:]
+    x, y = _positions(flow)
+    return torch.stack([x * (2.0 / max(w - 1, 1)) - 1.0, y * (2.0 / max(h - 1, 1)) - 1.0], dim=-1)
 
 
 def warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
@@ -67,10 +72,8 @@ def warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
 def out_of_frame(flow: Tensor) -> Tensor:
     """``[B, 1, H, W]``: 1 where ``p + flow(p)`` falls outside the frame (nothing to warp from)."""
     _check_flow(flow)
-    _, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=flow.device), torch.arange(w, device=flow.device),
-                            indexing="ij")
-    x, y = xs + flow[:, 0], ys + flow[:, 1]
+    h, w = flow.shape[-2:]
+    x, y = _positions(flow)
     outside = (x < 0) | (x > w - 1) | (y < 0) | (y > h - 1)
     return outside.unsqueeze(1).to(flow.dtype)
 
