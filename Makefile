@@ -11,7 +11,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 PRESET ?= medium
 
-.PHONY: demo test bench figures clean
+.PHONY: demo test bench bench-video figures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ endif
 
 bench: $(VENV)/.base
 	$(BIN)/python -m nstlib.bench
+
+# Video methods side by side: flicker (E_warp), style loss and seconds per frame (about 30 min on 2 CPU cores).
+bench-video: $(VENV)/.all
+	$(BIN)/python -m nstlib.videobench --json outputs/video_bench.json
 
 # Instructors: re-execute every notebook in place at PRESET=medium|full and export the figures.
 figures: $(VENV)/.all

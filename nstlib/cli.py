@@ -121,7 +121,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         epilog="Example: python -m nstlib --content_path images/content/chelsea.png "
         "--style_path images/style/mondrian.png --image_size 256 --num_steps 150 "
         "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png. "
-        "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help",
+        "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help. "
+        "Video, without flicker: python -m nstlib video --help",
         formatter_class=_HelpFormatter,
     )
 
@@ -266,13 +267,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
     """Run the command line; returns the exit status (see the module docstring).
 
     ``train``, ``fast``, ``adain``, ``wct`` and ``models`` as the first argument run the
-    feed-forward subcommands (:mod:`nstlib.commands`).
+    feed-forward subcommands (:mod:`nstlib.commands`), ``video`` the video one
+    (:mod:`nstlib.videocli`).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("train", "fast", "adain", "wct", "models"):
         from .commands import main as subcommand
 
         return subcommand(argv, prog)
+    if argv and argv[0] == "video":
+        from .videocli import main as video_command
+
+        return video_command(argv[1:], prog)
     try:
         args = build_parser(prog).parse_args(argv)
         return _run(args, prog)

@@ -41,6 +41,7 @@ __all__ = [
     "Result",
     "StepInfo",
     "StylizeInterrupted",
+    "as_config",
     "get_extractor",
     "resolve_device",
     "stylize",
@@ -223,6 +224,16 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+def as_config(config: "Config | Mapping[str, Any] | None" = None, **overrides: Any) -> "Config":
+    """A :class:`Config` from a Config, a dict like the seed's ``CONFIG`` or None (the defaults),
+    with ``overrides`` (Config fields) applied."""
+    if config is None:
+        config = Config()
+    elif isinstance(config, Mapping):
+        config = Config.from_dict(config)
+    return config.replace(**overrides) if overrides else config
+
+
 def _finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -376,6 +387,7 @@ class _Run:
     start: float
     history: dict[str, list[float]]
     evaluations: int = 0
+    extra_losses: Mapping[str, Callable[[Tensor], Tensor]] = field(default_factory=dict)
 
 
 @dataclass
@@ -505,6 +517,9 @@ def _optimise(
         if photo_term is not None:
             p_loss = photo_term(x)
             total = total + lam * p_loss
+        extra = {name: fn(x) for name, fn in run.extra_losses.items()}
+        for v in extra.values():
+            total = total + v
         step = state["evals"] + 1
         value = total.item()
         if not math.isfinite(value):
@@ -519,6 +534,7 @@ def _optimise(
                   "tv": gamma * t_loss.item()}
         if p_loss is not None:
             losses["photo"] = lam * p_loss.item()
+        losses.update({name: v.item() for name, v in extra.items()})
         for n, l in s_layers.items():
             history[f"style/{n}"].append(beta * layer_w.get(n, 1.0) * l.item())
         for k, v in losses.items():
@@ -579,6 +595,7 @@ def stylize(
     masks: Tensor | str | os.PathLike | None = None,
     region_styles: Sequence[int | None] | None = None,
     init_image: ImageLike | None = None,
+    extra_losses: Mapping[str, Callable[[Tensor], Tensor]] | None = None,
     **overrides: Any,
 ) -> Result:
     """Render ``content`` in the style of ``style`` by optimising pixels (Gatys et al. 2016).
@@ -600,6 +617,10 @@ def stylize(
         init_image: start from this image instead of ``config.init`` (a warm start: refine an
             earlier result, or Luan et al.'s second stage, photorealism on top of a plain
             transfer). ``[1, 3, h, w]`` or a path; resized to the (first) working size.
+        extra_losses: more loss terms, by name: each takes the image being optimised
+            ``[1, 3, H, W]`` and returns a weighted scalar that is added to the total and
+            recorded in the history under its name (for example Ruder et al.'s temporal loss,
+            :mod:`nstlib.videostyle`). Single-scale runs only.
         **overrides: Config fields to change, e.g. ``num_steps=50``.
 
     Returns:
@@ -609,12 +630,7 @@ def stylize(
         ConfigError: an invalid setting or an image too small for the deepest layer.
         StylizeInterrupted: on Ctrl-C; its ``.result`` carries the best image so far.
     """
-    if config is None:
-        config = Config()
-    elif isinstance(config, Mapping):
-        config = Config.from_dict(config)
-    if overrides:
-        config = config.replace(**overrides)
+    config = as_config(config, **overrides)
     device = resolve_device(config.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -668,6 +684,12 @@ def stylize(
             raise ConfigError("style_blend and masks do not combine: with masks, each region takes one style")
     elif region_styles is not None:
         raise ConfigError("region_styles needs masks")
+    extra_losses = dict(extra_losses or {})
+    if extra_losses and config.scales:
+        raise ConfigError("extra losses are computed at the output size; they do not combine with scales")
+    clash = set(extra_losses) & {"total", "content", "style", "tv", "photo", "seconds", "size"}
+    if clash:
+        raise ConfigError(f"extra loss name {sorted(clash)[0]!r} is taken by a built-in term")
 
     original_content = content_img
     if config.preserve_color == "histogram":
@@ -703,10 +725,12 @@ def stylize(
         history["photo"] = []
     if config.scales:
         history["size"] = []
+    for name in extra_losses:
+        history[name] = []
     for n in config.style_layers:
         history[f"style/{n}"] = []
     bar = tqdm(total=config.num_steps, desc="stylize", unit="step", disable=not progress, leave=False)
-    run = _Run(config, extractor, callback, bar, time.perf_counter(), history)
+    run = _Run(config, extractor, callback, bar, time.perf_counter(), history, extra_losses=extra_losses)
 
     sizes = config.scales or (content_longer,)
     steps = _split_steps(config.num_steps, len(sizes))

@@ -121,7 +121,19 @@ def read_video(
 
         times = [(i / folder_fps, f) for i, f in enumerate(files)]
         src_fps, has_audio = folder_fps, False
-        decoded = ((t, lambda f=f: load_image(f)[0]) for t, f in times)
+        first: list[tuple[str, tuple[int, ...]]] = []
+
+        def load_frame(f: Path) -> Tensor:
+            image = load_image(f)[0]
+            if not first:
+                first.append((f.name, tuple(image.shape[-2:])))
+            elif tuple(image.shape[-2:]) != first[0][1]:
+                (h0, w0), (h, w) = first[0][1], image.shape[-2:]
+                raise VideoError(f"video {path}: frame {f.name} is {w}×{h} px but {first[0][0]} is {w0}×{h0} px; "
+                                 "all frames of a folder must have one size")
+            return image
+
+        decoded = ((t, lambda f=f: load_frame(f)) for t, f in times)
     else:
         av = _av()
         try:
@@ -136,11 +148,15 @@ def read_video(
         src_fps, has_audio = float(rate), bool(container.streams.audio)
 
         def frames_of():
+            i = 0
             try:
                 for i, frame in enumerate(container.decode(stream)):
                     t = float(frame.time) if frame.time is not None else i / src_fps
                     yield t, (lambda fr=frame: torch.from_numpy(fr.to_ndarray(format="rgb24")).permute(2, 0, 1)
                               .float().div_(255.0))
+            except av.FFmpegError as exc:  # an unknown codec or corrupt data
+                raise VideoError(f"video {path}: cannot decode frame {i} "
+                                 f"(codec {stream.codec_context.name}: {exc})") from None
             finally:
                 container.close()
 

@@ -177,3 +177,19 @@ def test_init_image_is_a_warm_start(pair):
     assert stylize(content, style, num_steps=1, init_image=small, progress=False).image.shape == content.shape
     with pytest.raises(ConfigError, match="init image"):
         stylize(content, style, num_steps=1, init_image=torch.zeros(1, 1, 8, 8), progress=False)
+
+
+def test_extra_losses_join_the_total_and_the_history(pair):
+    content, style = pair
+    target = torch.full_like(content, 0.5)
+    plain = stylize(content, style, num_steps=1, progress=False, device="cpu")
+    pulled = stylize(content, style, num_steps=1, progress=False, device="cpu",
+                     extra_losses={"pull": lambda x: 1e3 * (x - target).pow(2).mean()})
+    first = pulled.history
+    # the first evaluation is at the content image: the extra term is its known value, added to the total
+    assert first["pull"][0] == pytest.approx(1e3 * (content - 0.5).pow(2).mean().item(), rel=1e-5)
+    assert first["total"][0] == pytest.approx(plain.history["total"][0] + first["pull"][0], rel=1e-5)
+    with pytest.raises(ConfigError, match="'style' is taken"):
+        stylize(content, style, num_steps=1, progress=False, extra_losses={"style": lambda x: x.sum()})
+    with pytest.raises(ConfigError, match="do not combine with scales"):
+        stylize(content, style, num_steps=2, progress=False, scales=(32, 64), extra_losses={"a": lambda x: x.sum()})
