@@ -1,6 +1,7 @@
 """The feed-forward subcommands of ``python -m nstlib``: train the models, and stylise with them.
 
     python -m nstlib train fast  --style_path STYLE [STYLE ...] [--data FOLDER] --checkpoint PT
+    python -m nstlib train fast  --init_model NAME|PT --temporal_weight W --checkpoint PT   (stable video)
     python -m nstlib train adain [--data FOLDER] [--style_data FOLDER] --checkpoint PT
     python -m nstlib train wct   [--data FOLDER] [--levels relu1_1,relu2_1,relu3_1] --checkpoint PT
     python -m nstlib fast  --model NAME|PT --content_path IMG --output_path OUT [--style I | --style_mix W,...]
@@ -40,7 +41,7 @@ __all__ = ["SUBCOMMANDS", "main"]
 
 SUBCOMMANDS = ("train", "fast", "adain", "wct", "models")
 _DEFAULTS = {  # per model kind: what a CPU run of a few minutes can train (see README for a GPU)
-    "fast": dict(crop=256, width=32, style_weight=2e4, learning_rate=1e-3),
+    "fast": dict(crop=256, width=32, style_weight=2e4, learning_rate=1e-3, finetune_learning_rate=1e-4),
     "adain": dict(crop=256, width=1.0, style_weight=10.0, learning_rate=1e-4),
     "wct": dict(crop=256, width=1.0, style_weight=0.0, learning_rate=1e-4),
 }
@@ -74,7 +75,8 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(images_dir() / "content"),
                    help="folder of training photos (random crops and flips); COCO on a GPU, see the README")
     p.add_argument("--style_path", "--style-path", nargs="+", default=None, metavar="STYLE",
-                   help="fast: the style image(s) the network learns (default: the course's default style)")
+                   help="fast: the style image(s) the network learns (default: the --init_model's, found by "
+                        "name in images/style, else the course's default style)")
     p.add_argument("--style_data", "--style-data", default=str(images_dir() / "style"),
                    help="adain: folder of style images (WikiArt on a GPU)")
     p.add_argument("--levels", type=_levels, default=("relu1_1", "relu2_1", "relu3_1"),
@@ -87,22 +89,31 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves")
     p.add_argument("--iterations", type=_positive_int, default=2000, help="optimiser steps in total")
     p.add_argument("--batch_size", "--batch-size", type=_positive_int, default=4, help="crops per step")
-    p.add_argument("--crop", type=_positive_int, default=None, help="side of the training crops, px (default: 256)")
+    p.add_argument("--crop", type=_positive_int, default=None,
+                   help="side of the training crops, px (default: 256, or the --init_model's)")
     p.add_argument("--learning_rate", "--learning-rate", type=_positive_float, default=None,
-                   help="Adam's step size (default: 1e-3 for fast, 1e-4 for the decoders)")
+                   help="Adam's step size (default: 1e-3 for fast, 1e-4 for the decoders and a fine-tune "
+                        "from --init_model)")
     p.add_argument("--width", type=_positive_float, default=None,
                    help="network width: fast, channels of the first layer (Johnson: 32); "
                         "decoders, a factor on VGG's channel counts (default: 32 and 1.0)")
-    p.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=1.0,
-                   help="weight of the content loss")
+    p.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=None,
+                   help="weight of the content loss (default: 1)")
     p.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=None,
                    help="weight of the style loss (default: 2e4 for fast, 10 for adain)")
-    p.add_argument("--tv_weight", "--tv-weight", type=_nonnegative_float, default=1e-6, help="fast only")
+    p.add_argument("--tv_weight", "--tv-weight", type=_nonnegative_float, default=None,
+                   help="fast only (default: 1e-6)")
+    p.add_argument("--init_model", "--init-model", default=None, metavar="NAME|PT",
+                   help="fast: start from this fast model's weights (a shipped name or a checkpoint); its crop, "
+                        "loss weights, layers and VGG weights become the defaults, so the look is kept")
+    p.add_argument("--temporal_weight", "--temporal-weight", type=_nonnegative_float, default=None, metavar="W",
+                   help="fast: train a stable video network, with a temporal loss on simulated motion of the "
+                        "crops (nstlib.stable; try 2000 with --init_model); the result is a fast model")
     p.add_argument("--checkpoint_every", "--checkpoint-every", type=_nonnegative_int, default=200,
                    help="steps between checkpoints (0: only at the end and on Ctrl-C)")
-    p.add_argument("--weights", default="caffe", help="the VGG19 of the loss and the encoders: caffe (bundled), "
-                   "torchvision, random (tests), or a .pth path; a decoder only works with the encoder it was "
-                   "trained against")
+    p.add_argument("--weights", default=None, help="the VGG19 of the loss and the encoders: caffe (bundled, the "
+                   "default), torchvision, random (tests), or a .pth path; a decoder only works with the encoder "
+                   "it was trained against")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the crops")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
@@ -178,30 +189,81 @@ def _list_models() -> int:
     return EXIT_OK
 
 
-def _task(args: argparse.Namespace, crop: int):
+def _init_model(args: argparse.Namespace):
+    """The ``--init_model`` network with its meta, or None; a clear error for a bad one."""
+    if args.init_model is None:
+        return None
+    from .models import load_model
+    from .training import TrainError
+
+    try:
+        net = load_model(args.init_model, "cpu", kind="fast")
+    except TrainError as exc:
+        raise TrainError(f"--init_model: {exc}") from None
+    if args.width is not None and args.width != net.width:
+        raise ValueError(f"--width {args.width:g} differs from the --init_model {args.init_model}'s width "
+                         f"{net.width}; leave --width out to keep it")
+    return net
+
+
+def _init_styles(args: argparse.Namespace, meta: dict) -> list[str]:
+    """The style images of a fine-tune: ``--style_path``, else the init model's styles by name."""
+    from .assets import images_dir
+
+    if args.style_path:
+        return list(args.style_path)
+    names = list(meta.get("styles") or [])
+    paths = [images_dir() / "style" / n for n in names]
+    missing = [n for n, p in zip(names, paths) if not p.is_file()]
+    if not names or missing:
+        raise ValueError(f"the --init_model {args.init_model} was trained on "
+                         f"{', '.join(names) or 'unrecorded styles'}, not found in {images_dir() / 'style'}; "
+                         "give them with --style_path")
+    return [str(p) for p in paths]
+
+
+def _task(args: argparse.Namespace, crop: int, init=None):
     from .assets import default_style
     from .training import CropDataset
 
     d = _DEFAULTS[args.kind]
+    meta = dict(getattr(init, "meta", {}) or {})
     data = CropDataset(args.data, crop=crop, seed=args.seed)
-    style_weight = d["style_weight"] if args.style_weight is None else args.style_weight
-    width = d["width"] if args.width is None else args.width
-    common = dict(batch_size=args.batch_size, device=args.device, seed=args.seed, weights=args.weights)
-    if args.kind == "fast":
-        from .fast import FastTask, load_style_images
 
-        paths = args.style_path or [str(default_style())]
+    def pick(name: str, default):  # the command line, else the init model's meta, else the default
+        value = getattr(args, name, None)
+        return value if value is not None else meta.get(name, default)
+
+    style_weight = pick("style_weight", d["style_weight"])
+    content_weight = pick("content_weight", 1.0)
+    width = d["width"] if args.width is None else args.width
+    common = dict(batch_size=args.batch_size, device=args.device, seed=args.seed, weights=pick("weights", "caffe"))
+    if args.kind == "fast":
+        from .fast import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, FastTask, load_style_images
+
+        paths = _init_styles(args, meta) if init is not None else (args.style_path or [str(default_style())])
         if int(width) != width:
             raise ValueError(f"--width {width:g}: the fast network's width is a whole number of channels")
         styles = load_style_images(paths, crop)
-        return FastTask(data, styles, [Path(p).name for p in paths], width=int(width),
-                        content_weight=args.content_weight, style_weight=style_weight, tv_weight=args.tv_weight,
-                        **common)
+        if init is not None and init.n_styles != len(styles):
+            raise ValueError(f"the --init_model {args.init_model} has {init.n_styles} style(s) but {len(styles)} "
+                             "style image(s) were given")
+        options = dict(width=int(width), content_weight=content_weight, style_weight=style_weight,
+                       tv_weight=pick("tv_weight", 1e-6), net=init,
+                       content_layers=meta.get("content_layers", JOHNSON_CONTENT_LAYERS),
+                       style_layers=meta.get("style_layers", JOHNSON_STYLE_LAYERS), **common)
+        names = [Path(p).name for p in paths]
+        if args.temporal_weight is None:
+            return FastTask(data, styles, names, **options)
+        from .stable import StableFastTask
+
+        return StableFastTask(data, styles, names, temporal_weight=args.temporal_weight,
+                              init_model=args.init_model, **options)
     if args.kind == "adain":
         from .adain import AdaINTask
 
         styles = CropDataset(args.style_data, crop=crop, seed=args.seed + 1)
-        return AdaINTask(data, styles, width=width, content_weight=args.content_weight,
+        return AdaINTask(data, styles, width=width, content_weight=content_weight,
                          style_weight=style_weight, **common)
     from .wct import WCTTask
 
@@ -215,9 +277,13 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     from .transfer import ConfigError, resolve_device
 
     d = _DEFAULTS[args.kind]
-    crop = args.crop or d["crop"]
     try:
         resolve_device(args.device)
+        if args.kind != "fast" and (args.init_model is not None or args.temporal_weight is not None):
+            raise ValueError(f"--init_model and --temporal_weight are for fast networks, not {args.kind}")
+        init = _init_model(args)
+        crop = args.crop or (init.meta.get("crop") if init is not None else None) or d["crop"]
+        default_lr = d["learning_rate"] if init is None else d["finetune_learning_rate"]
         inputs = [*(args.style_path or [])]
         check_writable_path(args.checkpoint, inputs, (".pt", ".pth"))
         if args.export:
@@ -228,10 +294,12 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
             raise TrainError(f"checkpoint {args.checkpoint} exists: add --resume to continue it, "
                              "or give another path")
         config = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
-                             learning_rate=args.learning_rate or d["learning_rate"],
+                             learning_rate=args.learning_rate or default_lr,
                              checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
                              command=shlex.join([*prog.split(), *argv]))
-        task = _task(args, crop)
+        task = _task(args, crop, init)
+        if init is not None:  # the fine-tuned model records how its starting weights were made
+            task.prior_commands = list(getattr(init, "commands", None) or [])
     except (TrainError, ConfigError, ImageError, ValueError) as exc:
         return _fail(prog, str(exc))
 
@@ -242,7 +310,11 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
             parts = ", ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "seconds")
             print(f"step {step}/{args.iterations}: {parts} ({values['seconds']:.2f} s/step)", flush=True)
 
-    print(f"training {args.kind} on {len(task.data)} images from {args.data}, {crop} px crops, "
+    what = args.kind
+    if args.temporal_weight is not None:
+        what += f" (stable, temporal weight {args.temporal_weight:g})"
+    start = f" from {args.init_model}" if args.init_model else ""
+    print(f"training {what}{start} on {len(task.data)} images from {args.data}, {crop} px crops, "
           f"batch {args.batch_size}, {args.iterations} steps on {resolve_device(args.device)}", flush=True)
     try:
         result = train(task, config, args.checkpoint, resume=args.resume, progress=progress,

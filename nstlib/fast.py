@@ -257,16 +257,20 @@ class FastTask:
         styles = torch.randint(0, self.model.n_styles, (self.batch_size,), generator=gen)
         return {"content": images, "style": styles}
 
-    def losses(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        content, idx = sample["content"], sample["style"]
-        out = self.model(content, idx.long())
+    def perceptual(self, out: Tensor, content: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The weighted (content, style, tv) terms of the network's outputs ``out`` ``[B, 3, H, W]``
+        for the inputs ``content`` and style indices ``idx`` ``[B]``."""
         feats = self.extractor(out)
         with torch.no_grad():
             target = self.extractor(content)
         c = sum(content_loss(feats[n], target[n]) for n in self.content_layers)
         s = sum(F.mse_loss(gram_matrix(feats[n]), self.targets[n][idx]) for n in self.style_layers)
         t = tv_loss(out) / out.shape[0]
-        c, s, t = self.content_weight * c, self.style_weight * s, self.tv_weight * t
+        return self.content_weight * c, self.style_weight * s, self.tv_weight * t
+
+    def losses(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        content, idx = sample["content"], sample["style"].long()
+        c, s, t = self.perceptual(self.model(content, idx), content, idx)
         return {"total": c + s + t, "content": c, "style": s, "tv": t}
 
 

@@ -111,6 +111,7 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "auto", k
     model.to(device).eval()
     model.meta = data.get("meta", {})  # type: ignore[attr-defined]
     model.source = str(path)  # type: ignore[attr-defined]
+    model.commands = list(data.get("commands") or [])  # type: ignore[attr-defined]
     return model
 
 

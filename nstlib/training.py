@@ -319,7 +319,8 @@ def train(
     history: dict[str, list[float]] = {}
     start = 0
     state = None
-    commands: list[str] = []
+    # a fine-tune starts from the commands that trained its starting weights (``task.prior_commands``)
+    commands: list[str] = list(getattr(task, "prior_commands", []))
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = read_checkpoint(checkpoint)
         if state["kind"] != task.kind or state["arch"] != task.arch():

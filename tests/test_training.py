@@ -72,7 +72,7 @@ def test_shipped_models_are_small_recorded_and_work():
     from nstlib.models import model_info, pretrained_models
 
     shipped = pretrained_models()
-    assert set(shipped) == {"fast_brush_strokes", "multi_style", "adain", "wct"}
+    assert set(shipped) == {"fast_brush_strokes", "fast_brush_strokes_stable", "multi_style", "adain", "wct"}
     content = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(0))
     style = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
     for name, path in shipped.items():
