@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -398,35 +397,39 @@ def smooth(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
-def plot_training(history: Mapping[str, Sequence[float]], title: str = "Training loss", path=None):
-    """The loss curves of a training run, log scale, raw and smoothed; saved to ``path`` if given.
+def plot_training(history: Mapping[str, Sequence[float]], title: str = "Training loss",
+                  path: str | os.PathLike | None = None, *, keys: Sequence[str] | None = None, ax=None):
+    """The loss curves of a training run: raw per step (thin) and a running mean (thick), log scale.
 
-    Returns the matplotlib Figure.
+    Args:
+        history: ``{name: [one value per step]}`` (``TrainResult.history`` or a checkpoint's).
+        title: the axes' title.
+        path: also save the figure there (PNG, SVG or PDF).
+        keys: the curves to draw (default: every loss in ``history``).
+        ax: draw into this matplotlib Axes (for a panel of a larger figure).
+
+    Returns:
+        The matplotlib Figure (made without pyplot, so nothing else is drawn or kept open).
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    if path is not None and "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [k for k in history if k not in ("seconds",) and len(history[k])]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = range(1, len(history.get("total", [])) + 1)
+    fig = ax.figure if ax is not None else Figure(figsize=(7, 4), layout="constrained")
+    ax = ax if ax is not None else fig.subplots()
+    names = list(keys) if keys is not None else [k for k in history if k not in ("seconds",) and len(history[k])]
+    steps = range(1, len(history[names[0]]) + 1) if names else range(0)
     window = max(1, len(steps) // 20)
     for name in names:
         values = [max(v, 1e-12) for v in history[name]]
         line, = ax.plot(steps, values, alpha=0.25, lw=0.8)
         ax.plot(steps, smooth(values, window), color=line.get_color(), lw=1.8,
-                label=f"{name} (mean of {window})" if window > 1 else name)
+                label=f"{name} (mean of {window} steps)" if window > 1 else name)
     ax.set_yscale("log")
-    ax.set_xlabel("training step")
+    ax.set_xlabel("training step (one batch)")
     ax.set_ylabel("loss (weighted, log scale)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
-        plt.close(fig)
     return fig

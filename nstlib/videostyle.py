@@ -39,8 +39,9 @@ from .flow import consistency_occlusions, motion_boundaries, warp, warping_error
 from .losses import temporal_loss
 
 __all__ = ["METHODS", "FEED_FORWARD", "FrameStore", "VideoResult", "VideoRow", "trusted_weights",
-           "long_term_targets", "stylize_video", "video_metrics", "measure_video", "frames_fingerprint",
-           "format_table", "plot_warping_error", "plot_flow", "plot_flicker", "side_by_side_html"]
+           "long_term_targets", "flow_pairs", "long_range_error", "stylize_video", "video_metrics",
+           "measure_video", "frames_fingerprint", "format_table", "plot_warping_error", "plot_flow",
+           "plot_flicker", "side_by_side_html"]
 
 METHODS = ("gatys", "ruder", "fast", "adain", "wct")
 FEED_FORWARD = ("fast", "adain", "wct")
@@ -191,16 +192,23 @@ def long_term_targets(
     return out
 
 
-def _pairs(frames: Tensor, flows: Any, trusted_b: Tensor, method: str) -> Callable[[int, int], tuple[Tensor, Tensor]]:
-    """``pair(t, s)`` for :func:`long_term_targets`: consecutive pairs from ``flows``; others from
-    ``flows.between`` (a synthetic clip's exact flows) or estimated once and remembered."""
+def flow_pairs(frames: Tensor, flows: Any, method: str = "dis") -> Callable[[int, int], tuple[Tensor, Tensor]]:
+    """``pair(t, s)`` → (the flow ``[1, 2, H, W]`` that warps frame s into frame t, its trusted
+    pixels ``[1, 1, H, W]``), for any two frames of the clip.
+
+    Consecutive pairs come from ``flows.backward`` and ``flows.forward``; others from
+    ``flows.between`` (a :class:`nstlib.flow.SyntheticClip`'s exact flows) or are estimated with
+    ``method`` between the two frames directly. Results are remembered.
+    """
     memo: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
     def pair(t: int, s: int) -> tuple[Tensor, Tensor]:
-        if s == t - 1:
-            return flows.backward[t:t + 1].float(), trusted_b[t:t + 1]
         if (t, s) not in memo:
-            if hasattr(flows, "between"):
+            if s == t - 1:
+                there, back = flows.backward[t:t + 1].float().cpu(), flows.forward[s:s + 1].float().cpu()
+            elif s == t + 1:
+                there, back = flows.forward[t:t + 1].float().cpu(), flows.backward[s:s + 1].float().cpu()
+            elif hasattr(flows, "between"):
                 there, back = flows.between(t, s), flows.between(s, t)
             else:
                 from .flow import estimate_flow
@@ -211,6 +219,24 @@ def _pairs(frames: Tensor, flows: Any, trusted_b: Tensor, method: str) -> Callab
         return memo[(t, s)]
 
     return pair
+
+
+def long_range_error(stylised: Tensor, pair: Callable[[int, int], tuple[Tensor, Tensor]], gap: int) -> float:
+    """How well what reappears is kept: frame t against frame t−gap warped onto it.
+
+    The mean squared difference over the pixels both frames show (``pair``'s trusted mask, see
+    :func:`flow_pairs`), averaged over t = gap … T−1. With ``gap=1`` it is the warping error; a
+    larger gap also counts regions that an object hid in between, which only the long-term loss
+    constrains. ``stylised`` ``[T, 3, H, W]`` in [0, 1].
+    """
+    if not 1 <= gap < stylised.shape[0]:
+        raise ValueError(f"gap {gap} needs 1 <= gap < {stylised.shape[0]} frames")
+    errors = []
+    for t in range(gap, stylised.shape[0]):
+        flow, trusted = pair(t, t - gap)
+        diff = (stylised[t:t + 1] - warp(stylised[t - gap:t - gap + 1], flow)).pow(2).sum(1, keepdim=True)
+        errors.append(float((diff * trusted).sum() / (stylised.shape[1] * trusted.sum().clamp(min=1))))
+    return sum(errors) / len(errors)
 
 
 def _load_feed_forward(method: str, model: Any, device: torch.device):
@@ -436,16 +462,7 @@ def _ruder(frames: Tensor, style: Tensor, config, store: FrameStore | None, prog
            flows: Any, flow_method: str, weight: float, offsets: tuple[int, ...], passes: int,
            pass_steps: int | None, blend: float) -> VideoResult:
     n = frames.shape[0]
-    backward, forward = flows.backward.float().cpu(), flows.forward.float().cpu()
-    # weights of the consecutive pairs in each direction: trusted_b[t] for warping t−1 into t,
-    # trusted_f[t] for warping t+1 into t
-    trusted_b = torch.zeros(n, 1, *frames.shape[-2:])
-    trusted_f = torch.zeros(n, 1, *frames.shape[-2:])
-    for t in range(1, n):
-        trusted_b[t] = trusted_weights(backward[t:t + 1], forward[t - 1:t])[0]
-        trusted_f[t - 1] = trusted_weights(forward[t - 1:t], backward[t:t + 1])[0]
-
-    pair = _pairs(frames, flows, trusted_b, flow_method)
+    pair = flow_pairs(frames, flows, flow_method)
 
     def temporal_loss_of(targets):
         def fn(x: Tensor) -> Tensor:
@@ -474,16 +491,14 @@ def _ruder(frames: Tensor, style: Tensor, config, store: FrameStore | None, prog
         previous = [f[None] for f in result.frames]
         reverse = p % 2 == 0
         order = range(n - 1, -1, -1) if reverse else range(n)
-        flow, trusted = (forward, trusted_f) if reverse else (backward, trusted_b)
         results: list[Tensor | None] = [None] * n
 
-        def pass_init(t: int, done: list[Tensor | None], flow=flow, trusted=trusted, reverse=reverse,
-                      previous=previous):
+        def pass_init(t: int, done: list[Tensor | None], reverse=reverse, previous=previous):
             neighbour = t + 1 if reverse else t - 1
             if not 0 <= neighbour < n:
                 return previous[t], None
-            warped = warp(done[neighbour], flow[t:t + 1])
-            c = trusted[t:t + 1]
+            flow, c = pair(t, neighbour)
+            warped = warp(done[neighbour], flow)
             init = previous[t] + blend * c * (warped - previous[t])
             return init, {"temporal": temporal_loss_of([(warped, c)])}
 

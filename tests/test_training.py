@@ -83,3 +83,22 @@ def test_shipped_models_are_small_recorded_and_work():
         model = load_model(name, device="cpu")
         out = model.stylize(content) if info["kind"] == "fast" else model.stylize(content, style)
         assert out.shape == content.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+def test_plot_training_draws_each_curve_raw_and_smoothed(tmp_path):
+    from matplotlib.figure import Figure
+
+    from nstlib.training import plot_training
+
+    history = {"total": [4.0, 3.0, 2.5, 2.0] * 10, "style": [1.0, 0.5, 0.4, 0.3] * 10, "seconds": [0.1] * 40}
+    fig = plot_training(history, "run", tmp_path / "loss.png")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4  # total and style (seconds is not a loss), raw and mean
+    assert ax.get_title() == "run" and ax.get_xlabel() and ax.get_ylabel() and ax.get_yscale() == "log"
+    assert (tmp_path / "loss.png").stat().st_size > 0
+    # into a panel of a larger figure, with chosen curves
+    big = Figure()
+    left, right = big.subplots(1, 2)
+    assert plot_training(history, "style only", keys=["style"], ax=right) is big
+    assert len(right.lines) == 2 and not left.lines
+    assert right.lines[1].get_ydata()[-1] == pytest.approx(sum(history["style"][-2:]) / 2)

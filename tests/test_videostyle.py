@@ -176,3 +176,20 @@ def test_warp_of_the_previous_result_is_the_ruder_initialisation():
         transfer.stylize = original
     assert seen[0] is None
     torch.testing.assert_close(seen[1], warp(out.frames[:1], clip.backward[1:2]))
+
+
+def test_long_range_error_is_zero_for_the_clip_and_two_sigma_squared_for_noise():
+    from nstlib.videostyle import flow_pairs, long_range_error
+
+    clip = textured_clip(6)
+    pair = flow_pairs(clip.frames, clip)
+    for gap in (1, 2, 4):
+        assert long_range_error(clip.frames, pair, gap) < 1e-10
+    sigma = 0.03
+    noisy = clip.frames + sigma * torch.randn(clip.frames.shape, generator=torch.Generator().manual_seed(0))
+    assert long_range_error(noisy, pair, 2) == pytest.approx(2 * sigma ** 2, rel=0.1)
+    # consecutive pairs in both directions come from the clip's own flows
+    torch.testing.assert_close(pair(3, 2)[0], clip.backward[3:4])
+    torch.testing.assert_close(pair(2, 3)[0], clip.forward[2:3])
+    with pytest.raises(ValueError, match="gap 6"):
+        long_range_error(clip.frames, pair, 6)
