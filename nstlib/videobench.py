@@ -81,7 +81,7 @@ def fast_fps(size: int, device: str, repeats: int = 5) -> float:
     net = load_model("fast_brush_strokes", dev)
     x = torch.rand(1, 3, (size * 9) // 16, size, device=dev)
     with torch.no_grad():
-        seconds = time_call(lambda: net.stylize(x), repeats=repeats)
+        seconds, _ = time_call(lambda: net.stylize(x), repeats=repeats)
     return 1.0 / seconds
 
 
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the numbers here")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
+    from .transfer import resolve_device
+
+    args.device = str(resolve_device(args.device))
     torch.manual_seed(0)
     style = load_image(images_dir() / "style" / "brush_strokes.png", args.size)
     video = course_clip(args.size, args.frames)

@@ -535,7 +535,9 @@ def video_metrics(
     out: dict[str, Any] = {"e_warp": float(per_frame.mean()), "e_warp_per_frame": per_frame.tolist()}
     if style is not None and content is not None:
         from .methods import evaluate
+        from .transfer import resolve_device
 
+        device = resolve_device(device)
         scores = [evaluate(s[None], c[None], style, weights, device) for s, c in zip(stylised, content)]
         out["style"] = sum(s["style"] for s in scores) / len(scores)
         out["content"] = sum(s["content"] for s in scores) / len(scores)

@@ -193,3 +193,9 @@ def test_long_range_error_is_zero_for_the_clip_and_two_sigma_squared_for_noise()
     torch.testing.assert_close(pair(2, 3)[0], clip.forward[2:3])
     with pytest.raises(ValueError, match="gap 6"):
         long_range_error(clip.frames, pair, 6)
+
+
+def test_video_metrics_judge_style_on_any_device_name():
+    clip = textured_clip(3, (32, 32))
+    m = video_metrics(clip.frames, clip.backward, clip.occlusions, style_image(), clip.frames, device="auto")
+    assert m["content"] == 0 and m["style"] > 0 and len(m["e_warp_per_frame"]) == 2
