@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["warp", "out_of_frame", "consistency_occlusions", "motion_boundaries", "warping_error",
-           "SyntheticClip", "synthetic_clip", "FlowError", "FLOW_METHODS", "estimate_flow", "ClipFlows",
-           "clip_flows", "end_point_error", "occlusion_recall", "occlusion_precision"]
+__all__ = ["warp", "out_of_frame", "consistency_occlusions", "motion_boundaries", "ruder_occlusions",
+           "warping_error", "SyntheticClip", "synthetic_clip", "FlowError", "FLOW_METHODS", "estimate_flow",
+           "ClipFlows", "clip_flows", "quantised", "end_point_error", "occlusion_recall", "occlusion_precision"]
 
 #: The methods :func:`estimate_flow` knows, with the package each one needs.
 FLOW_METHODS = {"dis": "opencv-python-headless", "farneback": "opencv-python-headless",
@@ -135,6 +135,13 @@ def motion_boundaries(flow: Tensor) -> Tensor:
     dy[..., :-1, :] = flow[..., 1:, :] - flow[..., :-1, :]
     grad = (dx.pow(2) + dy.pow(2)).sum(1, keepdim=True)
     return (grad > 0.01 * flow.pow(2).sum(1, keepdim=True) + 0.002).to(flow.dtype)
+
+
+def ruder_occlusions(flow: Tensor, inverse: Tensor) -> Tensor:
+    """Where the warp by ``flow`` cannot be trusted, as Ruder et al. (2016) detect it: the
+    forward-backward check (:func:`consistency_occlusions`, with ``inverse`` the flow back) or a
+    motion boundary (:func:`motion_boundaries`). ``[B, 1, H, W]`` of 0 and 1."""
+    return (consistency_occlusions(flow, inverse) + motion_boundaries(flow)).clamp(max=1.0)
 
 
 def warping_error(frames: Tensor, backward: Tensor, occlusions: Tensor) -> Tensor:
@@ -372,7 +379,8 @@ class ClipFlows:
     seconds: float
 
 
-def _quantised(frames: Tensor) -> Tensor:
+def quantised(frames: Tensor) -> Tensor:
+    """Frames in [0, 1] as the 8-bit values a file would hold (CPU uint8): what caches hash."""
     return frames.detach().cpu().float().clamp(0, 1).mul(255).round().to(torch.uint8).contiguous()
 
 
@@ -439,7 +447,7 @@ def clip_flows(
     """
     _check_method(method)
     _check_frames(frames, "clip_flows needs frames [T, 3, H, W]")
-    pixels = _quantised(frames)
+    pixels = quantised(frames)
     path = None if cache_dir is None else _cache_file(Path(cache_dir), pixels, method)
     result = None if path is None else _read_cache(path, tuple(frames.shape), method)
     if result is None:
@@ -456,7 +464,7 @@ def clip_flows(
         occlusions = torch.ones(n, 1, h, w)
         if n > 1:
             b = backward[1:]
-            occlusions[1:] = (consistency_occlusions(b, forward[:-1]) + motion_boundaries(b)).clamp(max=1.0)
+            occlusions[1:] = ruder_occlusions(b, forward[:-1])
         result = ClipFlows(backward, forward, occlusions, method, time.perf_counter() - start)
         if path is not None:
             _write_cache(path, result)

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .flow import consistency_occlusions, motion_boundaries, warp, warping_error
+from .flow import quantised, ruder_occlusions, warp, warping_error
 from .losses import temporal_loss
 
 __all__ = ["METHODS", "FEED_FORWARD", "FrameStore", "VideoResult", "VideoRow", "trusted_weights",
@@ -50,8 +50,8 @@ SETTINGS_FILE = "nstlib-video.json"
 
 def frames_fingerprint(frames: Tensor) -> list[str]:
     """A short hash per frame of ``[T, 3, H, W]`` quantised to 8 bits (checks what a resumed run reuses)."""
-    q = frames.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().contiguous()
-    return [hashlib.sha1(str(tuple(f.shape)).encode() + f.numpy().tobytes()).hexdigest()[:12] for f in q]
+    return [hashlib.sha1(str(tuple(f.shape)).encode() + f.numpy().tobytes()).hexdigest()[:12]
+            for f in quantised(frames)]
 
 
 class FrameStore:
@@ -154,8 +154,7 @@ def trusted_weights(flow: Tensor, inverse: Tensor) -> Tensor:
     ``inverse`` the neighbour back to the current frame. A pixel is distrusted (0) where the
     forward-backward check fails, where the flow leaves the frame, or on a motion boundary.
     """
-    occluded = consistency_occlusions(flow, inverse) + motion_boundaries(flow)
-    return 1.0 - occluded.clamp(max=1.0)
+    return 1.0 - ruder_occlusions(flow, inverse)
 
 
 def long_term_targets(
@@ -465,8 +464,12 @@ def _ruder(frames: Tensor, style: Tensor, config, store: FrameStore | None, prog
     pair = flow_pairs(frames, flows, flow_method)
 
     def temporal_loss_of(targets):
+        on_device: list[tuple[Tensor, Tensor]] = []  # moved once, not at every evaluation
+
         def fn(x: Tensor) -> Tensor:
-            return weight * sum(temporal_loss(x, w.to(x.device), c.to(x.device)) for w, c in targets)
+            if not on_device:
+                on_device.extend((w.to(x.device), c.to(x.device)) for w, c in targets)
+            return weight * sum(temporal_loss(x, w, c) for w, c in on_device)
         return fn
 
     def first_pass(t: int, results: list[Tensor | None]):

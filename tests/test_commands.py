@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -14,20 +13,6 @@ from nstlib.cli import main
 from nstlib.training import read_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture()
-def pics(tmp_path):
-    rng = np.random.default_rng(1)
-    data = tmp_path / "photos"
-    data.mkdir()
-    for i in range(3):
-        y, x = np.mgrid[0:48, 0:56]
-        img = np.stack([x * 4 + 30 * i, y * 5, (x * y) % 200], -1) % 256
-        Image.fromarray(img.astype(np.uint8)).save(data / f"{i}.png")
-    style = tmp_path / "style.png"
-    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(style)
-    return data, style
 
 
 def one_line(err: str, *needles: str) -> None:

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from nstlib.assets import images_dir
 from nstlib.cli import main
@@ -179,19 +178,6 @@ def one_line(err: str, *needles: str) -> None:
     assert len(lines) == 1 and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
-
-
-@pytest.fixture()
-def pics(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(2):
-        y, x = np.mgrid[0:40, 0:48]
-        img = np.stack([x * 4 + 30 * i, y * 5, (x * y) % 200], -1) % 256
-        Image.fromarray(img.astype(np.uint8)).save(folder / f"{i}.png")
-    style_file = tmp_path / "style.png"
-    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(style_file)
-    return folder, style_file
 
 
 def test_train_fast_with_a_temporal_weight_from_an_init_model(pics, tmp_path, capsys):
