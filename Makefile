@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # pip on this machine warns about index folders that do not exist; keep the output readable.
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
-EXTRAS := test,notebooks,video
+EXTRAS := test,notebooks,video,3d
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 PRESET ?= medium

@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -217,6 +217,24 @@ def _reporting(quiet: bool, log_every: int | None, total: int) -> tuple[bool, in
     return progress, log_every
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--seed`` and ``-q/--quiet``, as every subcommand (video, mesh) has them."""
+    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def run_subcommand(name: str, build: Callable[[str], argparse.ArgumentParser],
+                   run: Callable[[argparse.Namespace, str], int], argv: Sequence[str], prog: str) -> int:
+    """Parse ``argv`` with ``build(prog)`` and ``run`` it; Ctrl-C before ``run`` handles it exits 130."""
+    try:
+        args = build(prog).parse_args(list(argv))
+        return run(args, prog)
+    except KeyboardInterrupt:
+        print(f"{prog} {name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
@@ -268,7 +286,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
 
     ``train``, ``fast``, ``adain``, ``wct`` and ``models`` as the first argument run the
     feed-forward subcommands (:mod:`nstlib.commands`), ``video`` the video one
-    (:mod:`nstlib.videocli`).
+    (:mod:`nstlib.videocli`), ``mesh`` the 3D one (:mod:`nstlib.meshcli`).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("train", "fast", "adain", "wct", "models"):
@@ -279,6 +297,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
         from .videocli import main as video_command
 
         return video_command(argv[1:], prog)
+    if argv and argv[0] == "mesh":
+        from .meshcli import main as mesh_command
+
+        return mesh_command(argv[1:], prog)
     try:
         args = build_parser(prog).parse_args(argv)
         return _run(args, prog)

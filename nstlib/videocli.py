@@ -27,6 +27,8 @@ from .cli import (
     _positive_float,
     _positive_int,
     _reporting,
+    add_run_options,
+    run_subcommand,
 )
 
 __all__ = ["main", "build_parser"]
@@ -82,20 +84,13 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     o.add_argument("--passes", type=_positive_int, default=1, help="Ruder's multi-pass variant when > 1")
     o.add_argument("--flow", choices=("dis", "tvl1"), default="dis",
                    help="optical flow: OpenCV DIS (fast) or scikit-image TV-L1 (slower, often finer)")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     return p
 
 
 def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
     """``argv`` without the leading ``video``; returns the exit status."""
-    try:
-        args = build_parser(prog).parse_args(list(argv))
-        return _run(args, prog)
-    except KeyboardInterrupt:
-        print(f"{prog} video: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_subcommand("video", build_parser, _run, argv, prog)
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:
