@@ -11,7 +11,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 PRESET ?= medium
 
-.PHONY: demo test bench bench-video figures clean
+.PHONY: demo test bench bench-video bench-3d figures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: $(VENV)/.base
 # Video methods side by side: flicker (E_warp), style loss and seconds per frame (about 30 min on 2 CPU cores).
 bench-video: $(VENV)/.all
 	$(BIN)/python -m nstlib.videobench --json outputs/video_bench.json
+
+# 3D: texture-space Gatys against per-view Gatys and AdaIN back-projection on the torus and the teapot:
+# consistency across views, style on held-out views, seconds per step (about 30 min on 2 CPU cores).
+bench-3d: $(VENV)/.all
+	$(BIN)/python -m nstlib.meshbench --json outputs/mesh_bench.json
 
 # Instructors: re-execute every notebook in place at PRESET=medium|full and export the figures.
 figures: $(VENV)/.all

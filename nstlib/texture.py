@@ -56,7 +56,8 @@ __all__ = [
     "turntable",
 ]
 
-#: A fixed light for measurements and turntables: from the upper right, in front.
+#: A light fixed in the world for the baselines and measurements (upper right, in front of +z);
+#: turntables use it in the camera's frame instead, so the object is lit from the front at every angle.
 FIXED_LIGHT = (0.5, 0.8, 0.6)
 
 
@@ -323,6 +324,7 @@ def stylize_texture(
     config: TextureConfig | None = None,
     *,
     texture: Tensor | None = None,
+    cameras: Sequence[Camera] | None = None,
     progress: bool = True,
     callback: Callable[[int, dict[str, float], Tensor], None] | None = None,
     **overrides: Any,
@@ -334,6 +336,8 @@ def stylize_texture(
         style: the style image (``[1, 3, H, W]`` or a path/URL).
         config: a :class:`TextureConfig`; keyword ``overrides`` replace its fields.
         texture: the starting texture (default: mid grey); the content target renders it.
+        cameras: a fixed set of training cameras to draw each step's views from (lights stay
+            random); default: new random cameras at every step.
         progress: show a ``tqdm.auto`` progress bar.
         callback: called after each step with ``(step, losses, texture)``.
 
@@ -374,6 +378,9 @@ def stylize_texture(
         for step in bar:
             t_step = time.perf_counter()
             cams, lights = random_views(config.views, generator, config)
+            if cameras:
+                pick = torch.randperm(len(cameras), generator=generator)[:config.views]
+                cams = [cameras[int(i)] for i in pick]
             frags = [rasterize(mesh_d, cam, render_px) for cam in cams]
             background = torch.rand(config.views, 3, 1, 1, generator=generator).to(device) * 0.8 + 0.1
             tex = _compose(levels, size, mesh.wrap)
@@ -422,8 +429,11 @@ def stylize_texture(
 
 def per_view_gatys(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str, *, texture: Tensor | None = None,
                    size: int = 128, progress: bool = True, **stylize_options: Any) -> Tensor:
-    """The per-view baseline: each view (rendered with ``texture``, lit by :func:`_light_for`) stylised by
+    """The per-view baseline: each view (rendered with ``texture``, lit by :data:`FIXED_LIGHT`) stylised by
     :func:`nstlib.transfer.stylize` on its own. Returns ``[B, 3, size, size]``.
+
+    The light is fixed in the world, so the content views agree with each other where they
+    overlap (Lambert shading does not depend on the viewer): what disagrees is the stylisation.
 
     Views stylised independently disagree where they overlap; :func:`consistency` measures by how much.
     """
@@ -431,7 +441,7 @@ def per_view_gatys(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str, *
 
     base = texture if texture is not None else torch.full((1, 3, 64, 64), 0.5)
     with torch.no_grad():
-        contents = [render(mesh, base, cam, size, lights=_light_for(cam)).image for cam in cameras]
+        contents = [render(mesh, base, cam, size, lights=FIXED_LIGHT).image for cam in cameras]
     out = []
     for content in contents:
         result = stylize(content, style, progress=progress, image_size=size, **stylize_options)
@@ -464,7 +474,7 @@ def adain_backproject(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str
     views = []
     with torch.no_grad():
         for cam in cameras:
-            rendered = render(mesh, base, cam, size, lights=_light_for(cam), supersample=1)
+            rendered = render(mesh, base, cam, size, lights=FIXED_LIGHT, supersample=1)
             stylised = model.stylize(rendered.image.to(device), style_image.to(device), alpha=alpha).cpu()
             stylised = stylised[..., :size, :size]
             views.append(stylised)
