@@ -131,7 +131,7 @@ def evaluate(mesh: Mesh, style: torch.Tensor, config: TextureConfig | None = Non
         from .models import load_model
 
         t0 = time.perf_counter()
-        texture, views = adain_backproject(mesh, cams, style, load_model("adain", device="cpu"),
+        texture, views, _ = adain_backproject(mesh, cams, style, load_model("adain", device="cpu"),
                                            texture_size=config.texture_size, size=size)
         seconds = time.perf_counter() - t0
         report.textures["AdaIN back-projection"] = texture

@@ -451,7 +451,7 @@ def per_view_gatys(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str, *
 
 def adain_backproject(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str, model: Any = None, *,
                       texture: Tensor | None = None, texture_size: int = 256, size: int = 256,
-                      alpha: float = 1.0) -> tuple[Tensor, Tensor]:
+                      alpha: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
     """The feed-forward baseline: AdaIN on each rendered view, averaged back into the texture.
 
     Each covered pixel of each stylised view adds its colour to the texel it shows (weighted by
@@ -460,7 +460,8 @@ def adain_backproject(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str
     disagree, so the average blurs.
 
     Returns:
-        ``(texture [1, 3, T, T], stylised views [B, 3, size, size])``.
+        ``(texture [1, 3, T, T], stylised views [B, 3, size, size], seen [T, T])``, the last the
+        texels some view reached.
     """
     from .images import load_image
     from .models import load_model
@@ -490,10 +491,9 @@ def adain_backproject(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str
             index = row * texture_size + col
             total.index_add_(1, index, stylised[0][:, frag.mask])
             weight.index_add_(0, index, torch.ones_like(index, dtype=weight.dtype))
-    seen = weight > 0
+    seen = (weight > 0).view(texture_size, texture_size)
     tex = (total / weight.clamp(min=1)).view(1, 3, texture_size, texture_size)
-    tex = fill_unseen(tex, seen.view(texture_size, texture_size), mesh.wrap)
-    return tex, torch.cat(views)
+    return fill_unseen(tex, seen, mesh.wrap), torch.cat(views), seen
 
 
 @dataclass

@@ -112,9 +112,12 @@ def test_adain_backprojection_gives_a_texture_and_views(small_torus):
 
     model = AdaIN(Decoder(width=0.25), weights="random").eval()
     cams = held_out_cameras(2)
-    texture, views = adain_backproject(small_torus, cams, style_image(), model, texture_size=32, size=32)
+    texture, views, seen = adain_backproject(small_torus, cams, style_image(), model, texture_size=32, size=32)
     assert texture.shape == (1, 3, 32, 32) and views.shape == (2, 3, 32, 32)
-    assert torch.isfinite(texture).all()
+    assert torch.isfinite(texture).all() and 0 < float(seen.float().mean()) < 1
+    # a seen texel holds the mean of the stylised pixels that landed on it, so it is within their range
+    assert float(texture[..., seen].min()) >= float(views.min()) - 1e-6
+    assert float(texture[..., seen].max()) <= float(views.max()) + 1e-6
 
 
 def test_turntable_frames():
@@ -138,6 +141,17 @@ CLI_QUICK = ["--num_steps", "2", "--views", "1", "--render_size", "32", "--textu
 
 def run(argv):
     return main([str(a) for a in argv], prog="nstlib")
+
+
+def test_cli_adain_method(tmp_path, capsys):
+    style = tmp_path / "style.png"
+    from nstlib.images import save_image
+
+    save_image(style_image(), style)
+    out = tmp_path / "pot.obj"
+    assert run(["--mesh", "vase", "--method", "adain", "--style_path", style, "--output", out, *CLI_QUICK]) == 0
+    assert all(p.exists() for p in outputs_for(out).values())
+    assert "AdaIN on 8 views" in capsys.readouterr().out
 
 
 def test_cli_writes_glb_obj_png_and_a_turntable(tmp_path, capsys):
