@@ -116,7 +116,11 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="the VGG19 of the loss and the encoders: caffe (bundled, the "
                    "default), torchvision, random (tests), or a .pth path; a decoder only works with the encoder "
                    "it was trained against")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps; "
+                   "under torchrun, cuda is each process's own GPU")
+    p.add_argument("--num_workers", "--num-workers", type=_nonnegative_int, default=0,
+                   help="processes that decode and crop the coming batches while the model trains (a few per GPU "
+                        "for COCO; the batches are the same as with 0)")
     p.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the crops")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
     p.add_argument("--log_every", "--log-every", type=_nonnegative_int, default=None, metavar="N",
@@ -312,7 +316,7 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
         config = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
                              learning_rate=args.learning_rate or default_lr,
                              checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-                             command=shlex.join([*prog.split(), *argv]))
+                             num_workers=args.num_workers, command=shlex.join([*prog.split(), *argv]))
         task = _task(args, crop, init)
         if init is not None:  # the fine-tuned model records how its starting weights were made
             task.prior_commands = list(getattr(init, "commands", None) or [])

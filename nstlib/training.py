@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -244,6 +244,9 @@ class TrainConfig:
         checkpoint_every: write the checkpoint every this many steps (0: only at the end).
         seed: seeds the initial weights, the batches and the crops.
         device: ``"auto"`` (cuda, then mps, then cpu) or a torch device string.
+        num_workers: processes that prepare the next batches (decoding, crops) while the model
+            trains (a ``DataLoader`` over the step numbers, so the batches and their order are
+            the same as with 0, which prepares each batch in the training process).
         command: the command line that started the run, stored in the checkpoint (a resumed
             checkpoint keeps every command that worked on it, in ``"commands"``).
     """
@@ -254,6 +257,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     seed: int = 0
     device: str = "auto"
+    num_workers: int = 0
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -261,8 +265,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise TrainError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise TrainError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
+        for name in ("checkpoint_every", "num_workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise TrainError(f"{name} must be an integer >= 0, got {value!r}")
         if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate)
                 and self.learning_rate > 0):
             raise TrainError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
@@ -303,6 +309,33 @@ def _payload(task: Task, optimizer: torch.optim.Optimizer, step: int, history: M
         "train_config": asdict(config),
         "torch_rng": torch.get_rng_state(),
     }
+
+
+class _Steps(torch.utils.data.Dataset):
+    """Steps ``start … stop − 1`` of a run as a dataset: item ``i`` is the batch of step ``start + i``
+    (this rank's ``rows`` of it). A ``DataLoader`` over it, in order, prepares the coming batches in
+    worker processes; each batch is still a pure function of the seed and the step."""
+
+    def __init__(self, task: Task, start: int, stop: int, rows: Sequence[int] | None) -> None:
+        self.task, self.start, self.stop, self.rows = task, start, stop, rows
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        step = self.start + i
+        return self.task.sample(step) if self.rows is None else self.task.sample(step, rows=self.rows)
+
+
+def _batches(task: Task, start: int, stop: int, rows: Sequence[int] | None, workers: int,
+             device: torch.device) -> Iterator[dict[str, Tensor]]:
+    """The batches of steps ``start …`` in order: made here, or by ``workers`` DataLoader processes."""
+    steps = _Steps(task, start, stop, rows)
+    if workers == 0:
+        return (steps[i] for i in range(len(steps)))
+    loader = torch.utils.data.DataLoader(steps, batch_size=None, shuffle=False, num_workers=workers,
+                                         pin_memory=device.type == "cuda", prefetch_factor=2)
+    return iter(loader)
 
 
 class _TaskLoss(nn.Module):
@@ -408,10 +441,11 @@ def train(
     step = start
     bar = tqdm(total=config.iterations, initial=start, desc=f"train {task.kind}", unit="step",
                disable=not (progress and main), leave=False)
+    batches = _batches(task, start, config.iterations, rows, config.num_workers, device)
     try:
         while step < config.iterations:
             t_step = time.perf_counter()
-            batch = task.sample(step) if rows is None else task.sample(step, rows=rows)
+            batch = next(batches)
             losses = loss_fn({k: v.to(device) for k, v in batch.items()})
             total = losses["total"]
             # the ranks' mean losses (a copy on one process): for the history, and so that every
@@ -445,6 +479,7 @@ def train(
         status, message = "failed", f"another process failed after step {step} ({str(exc).splitlines()[0][:200]})"
     finally:
         bar.close()
+        batches = iter(())  # (lets the DataLoader's workers go now)
     if status != "nonfinite" and (step > start or state is not None):
         # (a resumed run that had nothing left to do still records its command); after a
         # Ctrl-C or a failed peer nobody waits: the other ranks may be gone

@@ -148,3 +148,14 @@ def test_fast_network_on_two_processes(pics, tmp_path):
     assert main([*args, "--checkpoint", str(two), "--iterations", "3", "--resume"]) == 0
     torch.testing.assert_close(read_checkpoint(two)["history"]["total"], read_checkpoint(one)["history"]["total"],
                                rtol=1e-4, atol=0)
+
+
+def test_dataloader_workers_prepare_the_same_batches(pics, tmp_path):
+    """--num_workers 2: the batches come from two worker processes, in the same order: the same weights."""
+    data, _ = pics
+    here, workers = tmp_path / "here.pt", tmp_path / "workers.pt"
+    assert main(wct_args(data, here, 3, "-q")) == 0
+    assert main(wct_args(data, workers, 3, "-q", "--num_workers", "2")) == 0
+    one, two = read_checkpoint(here), read_checkpoint(workers)
+    torch.testing.assert_close(one["state_dict"], two["state_dict"], rtol=0, atol=0)
+    assert two["train_config"]["num_workers"] == 2
