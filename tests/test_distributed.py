@@ -95,11 +95,12 @@ def test_a_ranks_rows_are_the_rows_of_the_whole_batch(pics):
 # two gloo processes against one
 
 
-def test_two_processes_train_like_one_and_only_rank_0_reports(pics, tmp_path):
+def test_two_processes_train_like_one_and_resume_on_one(pics, tmp_path):
     """WCT's decoders (no normalisation layers): after 3 Adam steps, the weights and the optimiser
-    state of 2 processes × 2 crops equal those of 1 process × 4 crops."""
+    state of 2 processes × 2 crops equal those of 1 process × 4 crops; resumed by 1 process for 2
+    more steps, they equal 5 uninterrupted steps."""
     data, _ = pics
-    two, one = tmp_path / "two.pt", tmp_path / "one.pt"
+    two, one, straight = tmp_path / "two.pt", tmp_path / "one.pt", tmp_path / "straight.pt"
     proc = torchrun(wct_args(data, two, 3, "--log_every", "1"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no warning from torchrun or gloo, no progress bar without a terminal
@@ -109,22 +110,21 @@ def test_two_processes_train_like_one_and_only_rank_0_reports(pics, tmp_path):
     assert sum(ln.startswith("step ") for ln in lines) == 3 and sum(ln.startswith("saved") for ln in lines) == 1
     assert main(wct_args(data, one, 3, "-q")) == 0
     assert_same_training(one, two)
+    assert main(wct_args(data, two, 5, "--resume", "-q")) == 0
+    assert main(wct_args(data, straight, 5, "-q")) == 0
+    assert_same_training(straight, two)
+    assert len(read_checkpoint(two)["commands"]) == 2
 
 
-def test_resume_with_another_number_of_processes(pics, tmp_path):
-    """2 processes for 2 steps, then 1 process to 4; and 1 then 2: both equal 4 uninterrupted steps."""
+def test_one_process_resumed_on_two(pics, tmp_path):
+    """1 process for 3 steps, then 2 processes to 5: the same as 5 uninterrupted steps."""
     data, _ = pics
-    straight, a, b = tmp_path / "straight.pt", tmp_path / "a.pt", tmp_path / "b.pt"
-    assert main(wct_args(data, straight, 4, "-q")) == 0
-    assert main(wct_args(data, b, 2, "-q")) == 0
-    proc = torchrun(wct_args(data, a, 2, "-q"))
+    straight, ckpt = tmp_path / "straight.pt", tmp_path / "ckpt.pt"
+    assert main(wct_args(data, straight, 5, "-q")) == 0
+    assert main(wct_args(data, ckpt, 3, "-q")) == 0
+    proc = torchrun(wct_args(data, ckpt, 5, "--resume", "-q"))
     assert proc.returncode == 0, proc.stderr
-    assert main(wct_args(data, a, 4, "--resume", "-q")) == 0
-    proc = torchrun(wct_args(data, b, 4, "--resume", "-q"))
-    assert proc.returncode == 0, proc.stderr
-    assert_same_training(straight, a)
-    assert_same_training(straight, b)
-    assert len(read_checkpoint(a)["commands"]) == 2
+    assert_same_training(straight, ckpt)
 
 
 def test_fast_network_on_two_processes(pics, tmp_path):
@@ -159,3 +159,50 @@ def test_dataloader_workers_prepare_the_same_batches(pics, tmp_path):
     one, two = read_checkpoint(here), read_checkpoint(workers)
     torch.testing.assert_close(one["state_dict"], two["state_dict"], rtol=0, atol=0)
     assert two["train_config"]["num_workers"] == 2
+
+
+def _workers(launcher: int) -> dict[int, int]:
+    """{rank: pid} of the worker processes that torchrun ``launcher`` started (from /proc)."""
+    out = {}
+    for child in Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split():
+        env = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        ranks = [int(e[5:]) for e in env if e.startswith(b"RANK=")]
+        if ranks:
+            out[ranks[0]] = int(child)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc")
+def test_a_dead_process_leaves_the_last_step_saved_and_the_run_resumes(pics, tmp_path):
+    """kill -9 of rank 1 mid-run: rank 0 saves its last finished step, and one process resumes from it
+    to the same weights as an uninterrupted run."""
+    import signal
+    import time
+
+    data, _ = pics
+    ckpt, straight = tmp_path / "dying.pt", tmp_path / "straight.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(name, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), "-m", "nstlib",
+           *wct_args(data, ckpt, 100_000, "--checkpoint_every", "5", "-q")]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert ckpt.exists(), "no checkpoint was written"
+        os.kill(_workers(proc.pid)[1], signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "another process failed after step" in err and f"saved {ckpt}" in err, err
+    saved = read_checkpoint(ckpt)
+    steps = saved["step"]
+    assert steps >= 5 and len(saved["history"]["total"]) == steps
+    assert main(wct_args(data, ckpt, steps + 2, "--resume", "-q")) == 0
+    assert main(wct_args(data, straight, steps + 2, "-q")) == 0
+    assert_same_training(straight, ckpt)
