@@ -23,6 +23,7 @@ in the summary; the others are done; under torchrun, rank 0 returns it); 2 bad a
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -152,7 +153,9 @@ def _settings(args: argparse.Namespace, model: Any, style) -> dict[str, Any]:
         out.update(num_steps=args.num_steps, style_weight=args.style_weight, content_weight=args.content_weight,
                    weights=args.weights, seed=args.seed)
     else:
-        out.update(model=str(getattr(model, "source", args.model)), style_index=args.style, alpha=args.alpha)
+        source = Path(getattr(model, "source", args.model))  # named by its contents: paths differ between machines
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        out.update(model=f"{source.name} sha256:{digest}", style_index=args.style, alpha=args.alpha)
     return out
 
 

@@ -102,7 +102,9 @@ def init(timeout_minutes: float = 30.0) -> bool:
     """Join the process group if torchrun started this process; returns whether there are several.
 
     Idempotent and cheap: without torchrun (or with ``--nproc_per_node=1``) nothing happens.
-    On CUDA the process is pinned to ``cuda:LOCAL_RANK`` and uses nccl; on CPU, gloo.
+    On CUDA the process is pinned to ``cuda:LOCAL_RANK`` and uses nccl; on CPU, gloo. SIGTERM
+    (what torchrun sends its workers on Ctrl-C or when a peer fails, and what Slurm sends before
+    it cancels a job) raises KeyboardInterrupt, so the run stops as on Ctrl-C and saves its state.
     """
     if not launched():
         return False
