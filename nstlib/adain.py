@@ -474,8 +474,9 @@ class AdaINTask:
         return {"weights": self.weights, "content_weight": self.content_weight, "style_weight": self.style_weight,
                 "crop": self.data.crop, "styles": []}
 
-    def sample(self, step: int) -> dict[str, Tensor]:
-        return {"content": self.data.batch(step, self.batch_size), "style": self.styles.batch(step, self.batch_size)}
+    def sample(self, step: int, rows: Sequence[int] | None = None) -> dict[str, Tensor]:
+        return {"content": self.data.batch(step, self.batch_size, rows),
+                "style": self.styles.batch(step, self.batch_size, rows)}
 
     def losses(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         parts = self.adain.training_losses(sample["content"], sample["style"], style_weight=1.0)

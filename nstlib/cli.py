@@ -122,7 +122,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         "--style_path images/style/mondrian.png --image_size 256 --num_steps 150 "
         "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png. "
         "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help. "
-        "Video, without flicker: python -m nstlib video --help",
+        "Video, without flicker: python -m nstlib video --help. "
+        "A folder of images, on one process or many: python -m nstlib batch --help",
         formatter_class=_HelpFormatter,
     )
 
@@ -286,7 +287,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
 
     ``train``, ``fast``, ``adain``, ``wct`` and ``models`` as the first argument run the
     feed-forward subcommands (:mod:`nstlib.commands`), ``video`` the video one
-    (:mod:`nstlib.videocli`), ``mesh`` the 3D one (:mod:`nstlib.meshcli`).
+    (:mod:`nstlib.videocli`), ``mesh`` the 3D one (:mod:`nstlib.meshcli`), ``batch`` a folder of
+    images (:mod:`nstlib.batchcli`).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("train", "fast", "adain", "wct", "models"):
@@ -301,6 +303,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
         from .meshcli import main as mesh_command
 
         return mesh_command(argv[1:], prog)
+    if argv and argv[0] == "batch":
+        from .batchcli import main as batch_command
+
+        return batch_command(argv[1:], prog)
     try:
         args = build_parser(prog).parse_args(argv)
         return _run(args, prog)

@@ -10,7 +10,8 @@
     python -m nstlib models
 
 Exit status as for the optimisation (see :mod:`nstlib.cli`): 0 success; 1 the training loss
-became NaN/inf (the last checkpoint is kept); 2 bad arguments or input, one line naming the
+became NaN/inf (the last checkpoint is kept), or under torchrun another process died (rank 0
+saves the last finished step); 2 bad arguments or input, one line naming the
 value or file; 130 Ctrl-C (training writes its checkpoint first; ``--resume`` continues).
 """
 
@@ -26,6 +27,7 @@ from .cli import (
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
     EXIT_OK,
+    EXIT_USAGE,
     _fail,
     _HelpFormatter,
     _float_list,
@@ -114,7 +116,11 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="the VGG19 of the loss and the encoders: caffe (bundled, the "
                    "default), torchvision, random (tests), or a .pth path; a decoder only works with the encoder "
                    "it was trained against")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps; "
+                   "under torchrun, cuda is each process's own GPU")
+    p.add_argument("--num_workers", "--num-workers", type=_nonnegative_int, default=0,
+                   help="processes that decode and crop the coming batches while the model trains (a few per GPU "
+                        "for COCO; the batches are the same as with 0)")
     p.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the crops")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
     p.add_argument("--log_every", "--log-every", type=_nonnegative_int, default=None, metavar="N",
@@ -271,8 +277,21 @@ def _task(args: argparse.Namespace, crop: int, init=None):
 
 
 def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
+    """``train``, on one process or under torchrun (see :mod:`nstlib.distributed`)."""
+    from . import distributed
+
+    distributed.init()
+    try:
+        return _train_here(args, prog, argv, distributed.is_main())
+    finally:
+        distributed.cleanup()
+
+
+def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: bool) -> int:
+    """The training command on this process; only the ``main`` one (rank 0) prints and writes files."""
     from .images import ImageError, check_writable_path
     from .models import export_model
+    from .distributed import batch_rows
     from .training import TrainConfig, TrainError, plot_training, train
     from .transfer import ConfigError, resolve_device
 
@@ -282,6 +301,7 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
         if args.kind != "fast" and (args.init_model is not None or args.temporal_weight is not None):
             raise ValueError(f"--init_model and --temporal_weight are for fast networks, not {args.kind}")
         init = _init_model(args)
+        batch_rows(args.batch_size)  # under torchrun: the global batch must split evenly
         crop = args.crop or (init.meta.get("crop") if init is not None else None) or d["crop"]
         default_lr = d["learning_rate"] if init is None else d["finetune_learning_rate"]
         inputs = [*(args.style_path or [])]
@@ -296,12 +316,12 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
         config = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
                              learning_rate=args.learning_rate or default_lr,
                              checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-                             command=shlex.join([*prog.split(), *argv]))
+                             num_workers=args.num_workers, command=shlex.join([*prog.split(), *argv]))
         task = _task(args, crop, init)
         if init is not None:  # the fine-tuned model records how its starting weights were made
             task.prior_commands = list(getattr(init, "commands", None) or [])
     except (TrainError, ConfigError, ImageError, ValueError) as exc:
-        return _fail(prog, str(exc))
+        return _fail(prog, str(exc)) if main else EXIT_USAGE
 
     progress, log_every = _reporting(args.quiet, args.log_every, args.iterations)
 
@@ -314,13 +334,20 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     if args.temporal_weight is not None:
         what += f" (stable, temporal weight {args.temporal_weight:g})"
     start = f" from {args.init_model}" if args.init_model else ""
-    print(f"training {what}{start} on {len(task.data)} images from {args.data}, {crop} px crops, "
-          f"batch {args.batch_size}, {args.iterations} steps on {resolve_device(args.device)}", flush=True)
+    from .distributed import world_size
+
+    where = f"{world_size()} processes" if world_size() > 1 else resolve_device(args.device)
+    if main:
+        print(f"training {what}{start} on {len(task.data)} images from {args.data}, {crop} px crops, "
+              f"batch {args.batch_size}, {args.iterations} steps on {where}", flush=True)
     try:
         result = train(task, config, args.checkpoint, resume=args.resume, progress=progress,
                        callback=log if log_every else None)
     except TrainError as exc:
-        return _fail(prog, str(exc))
+        return _fail(prog, str(exc)) if main else EXIT_USAGE
+    if not main:
+        return {"nonfinite": EXIT_NONFINITE, "interrupted": EXIT_INTERRUPTED, "failed": EXIT_NONFINITE}.get(
+            result.status, EXIT_OK)
     if args.plot and result.history:
         plot_training(result.history, f"Training {args.kind} ({result.step} steps)", args.plot)
     if result.status == "nonfinite":
@@ -329,9 +356,9 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     if args.export and result.status == "done":
         export_model(args.checkpoint, args.export)
         print(f"saved {args.export}")
-    if result.status == "interrupted":
+    if result.status in ("interrupted", "failed"):
         print(f"{prog}: {result.message}; saved {args.checkpoint} (add --resume to continue)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED if result.status == "interrupted" else EXIT_NONFINITE
     print(f"saved {args.checkpoint} ({result.message}, {result.seconds:.1f} s)")
     return EXIT_OK
 

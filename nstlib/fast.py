@@ -249,13 +249,13 @@ class FastTask:
                 "content_weight": self.content_weight, "style_weight": self.style_weight,
                 "tv_weight": self.tv_weight, "crop": self.data.crop}
 
-    def sample(self, step: int) -> dict[str, Tensor]:
+    def sample(self, step: int, rows: Sequence[int] | None = None) -> dict[str, Tensor]:
         from .training import _step_generator
 
-        images = self.data.batch(step, self.batch_size)
+        images = self.data.batch(step, self.batch_size, rows)
         gen = _step_generator(self.seed, 2, step)
         styles = torch.randint(0, self.model.n_styles, (self.batch_size,), generator=gen)
-        return {"content": images, "style": styles}
+        return {"content": images, "style": styles if rows is None else styles[list(rows)]}
 
     def perceptual(self, out: Tensor, content: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The weighted (content, style, tv) terms of the network's outputs ``out`` ``[B, 3, H, W]``

@@ -235,12 +235,16 @@ class StableFastTask(FastTask):
         return {**super().meta(), "stable": True, "temporal_weight": self.temporal_weight,
                 "motion": dict(self.motion), "both_frames": self.both_frames, "init_model": self.init_model}
 
-    def sample(self, step: int) -> dict[str, Tensor]:
+    def sample(self, step: int, rows: Sequence[int] | None = None) -> dict[str, Tensor]:
+        """The batch of ``step``; ``rows`` keeps only those rows. The motion of every row is drawn
+        from one generator for the whole batch, so a rank's rows are cut from the whole batch
+        (each rank decodes every crop of the step)."""
         from .training import _step_generator
 
         out = super().sample(step)
         moved, flow, valid = simulated_motion(out["content"], _step_generator(self.seed, 3, step), **self.motion)
-        return {**out, "moved": moved, "flow": flow, "valid": valid}
+        out = {**out, "moved": moved, "flow": flow, "valid": valid}
+        return out if rows is None else {k: v[list(rows)] for k, v in out.items()}
 
     def losses(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         content, moved, idx = sample["content"], sample["moved"], sample["style"].long()

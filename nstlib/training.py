@@ -4,8 +4,10 @@ One loop trains every model of the course (the fast transformer network, the mul
 network, the AdaIN decoder and the WCT decoders). What differs between them is a *task*:
 
 - ``task.model``: the ``nn.Module`` whose parameters are trained;
-- ``task.sample(step)``: the batch of a step, a dict of tensors, a pure function of the seed
-  and the step number (so a resumed run sees exactly the batches it would have seen);
+- ``task.sample(step, rows=None)``: the batch of a step, a dict of tensors, a pure function of
+  the seed and the step number (so a resumed run sees exactly the batches it would have seen);
+  with ``rows`` (a range of positions in the batch), only those rows, each the same as in the
+  whole batch;
 - ``task.losses(sample)``: a dict of scalar tensors; ``"total"`` is minimised;
 - ``task.kind``, ``task.arch()`` and ``task.meta()``: what :func:`nstlib.models.load_model`
   needs to rebuild the model from a checkpoint.
@@ -14,6 +16,17 @@ The loop (:func:`train`) writes a checkpoint every ``checkpoint_every`` steps, a
 on Ctrl-C, always from a finished step and atomically (a crash mid-write leaves the previous
 file). ``resume=True`` continues from the checkpoint. A non-finite loss stops the run without
 saving the broken weights: the last checkpoint on disk stays the good one.
+
+Many processes (``torchrun --nproc_per_node=N``, see :mod:`nstlib.distributed`): the loop joins
+the process group, wraps the task's loss in :class:`~torch.nn.parallel.DistributedDataParallel`
+and gives each rank its block of rows of the *global* batch (``batch_size`` stays the global
+batch). This is what a ``DistributedSampler`` does for an indexed dataset, done on the
+task's own deterministic sampling: the global batch of a step, and every row of it, depend only
+on the seed and the step, so one process with batch B and N processes with B/N rows each see
+the same samples, and DDP's mean of the ranks' gradients is the gradient of the global batch's
+mean loss. Losses are averaged over the ranks for the history; only rank 0 shows the progress
+bar, calls ``callback`` and writes the checkpoint (the others wait at a barrier). Checkpoints
+hold the plain model's state, so a run resumes on any number of processes.
 
 Data: :class:`CropDataset` reads any folder of images (offline default: the course's content
 photos) and serves random crops with random horizontal flips.
@@ -24,7 +37,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,7 +70,7 @@ class Task(Protocol):
     kind: str
     model: nn.Module
 
-    def sample(self, step: int) -> dict[str, Tensor]: ...
+    def sample(self, step: int, rows: Sequence[int] | None = None) -> dict[str, Tensor]: ...
 
     def losses(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]: ...
 
@@ -163,10 +176,16 @@ class CropDataset:
             out.append(int(perm[pos]))
         return out
 
-    def batch(self, step: int, batch_size: int) -> Tensor:
-        """The crops of ``step``: ``[batch_size, 3, crop, crop]`` in [0, 1], on the CPU."""
+    def batch(self, step: int, batch_size: int, rows: Sequence[int] | None = None) -> Tensor:
+        """The crops of ``step``: ``[batch_size, 3, crop, crop]`` in [0, 1], on the CPU.
+
+        ``rows`` (positions in the batch) keeps only those crops, each the same as in the whole
+        batch; only their images are decoded (one rank's share of a global batch).
+        """
         crops = []
-        for j, index in enumerate(self.indices(step, batch_size)):
+        indices = self.indices(step, batch_size)
+        for j in range(batch_size) if rows is None else rows:
+            index = indices[j]
             img = self._image(index)
             gen = _step_generator(self.seed, 1, step, j)
             h, w = img.shape[-2:]
@@ -225,6 +244,9 @@ class TrainConfig:
         checkpoint_every: write the checkpoint every this many steps (0: only at the end).
         seed: seeds the initial weights, the batches and the crops.
         device: ``"auto"`` (cuda, then mps, then cpu) or a torch device string.
+        num_workers: processes that prepare the next batches (decoding, crops) while the model
+            trains (a ``DataLoader`` over the step numbers, so the batches and their order are
+            the same as with 0, which prepares each batch in the training process).
         command: the command line that started the run, stored in the checkpoint (a resumed
             checkpoint keeps every command that worked on it, in ``"commands"``).
     """
@@ -235,6 +257,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     seed: int = 0
     device: str = "auto"
+    num_workers: int = 0
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -242,8 +265,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise TrainError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise TrainError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
+        for name in ("checkpoint_every", "num_workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise TrainError(f"{name} must be an integer >= 0, got {value!r}")
         if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate)
                 and self.learning_rate > 0):
             raise TrainError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
@@ -256,7 +281,8 @@ class TrainResult:
     ``history`` maps each loss name to one value per step (from step 1 of the first run, so a
     resumed run has the whole curve); ``history["seconds"]`` is the wall time of each step.
     ``status`` is ``"done"``, ``"interrupted"`` (Ctrl-C; the checkpoint holds the last step) or
-    ``"nonfinite"`` (the checkpoint holds the last good state written before).
+    ``"nonfinite"`` (the checkpoint holds the last good state written before) or, under torchrun,
+    ``"failed"`` (another process died; rank 0's checkpoint holds the last finished step).
     """
 
     model: nn.Module
@@ -285,6 +311,61 @@ def _payload(task: Task, optimizer: torch.optim.Optimizer, step: int, history: M
     }
 
 
+class _Steps(torch.utils.data.Dataset):
+    """Steps ``start … stop − 1`` of a run as a dataset: item ``i`` is the batch of step ``start + i``
+    (this rank's ``rows`` of it). A ``DataLoader`` over it, in order, prepares the coming batches in
+    worker processes; each batch is still a pure function of the seed and the step."""
+
+    def __init__(self, task: Task, start: int, stop: int, rows: Sequence[int] | None) -> None:
+        self.task, self.start, self.stop, self.rows = task, start, stop, rows
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        step = self.start + i
+        return self.task.sample(step) if self.rows is None else self.task.sample(step, rows=self.rows)
+
+
+def _batches(task: Task, start: int, stop: int, rows: Sequence[int] | None, workers: int,
+             device: torch.device) -> Iterator[dict[str, Tensor]]:
+    """The batches of steps ``start …`` in order: made here, or by ``workers`` DataLoader processes."""
+    steps = _Steps(task, start, stop, rows)
+    if workers == 0:
+        return (steps[i] for i in range(len(steps)))
+    loader = torch.utils.data.DataLoader(steps, batch_size=None, shuffle=False, num_workers=workers,
+                                         pin_memory=device.type == "cuda", prefetch_factor=2)
+    return iter(loader)
+
+
+class _TaskLoss(nn.Module):
+    """``task.losses`` as a module that holds ``task.model``: what DDP wraps.
+
+    DDP synchronises the gradients of the parameters of the module it wraps, when that
+    module's ``forward`` runs. The trained model is not always called directly (AdaIN calls its
+    decoder inside :class:`nstlib.adain.AdaIN`; WCT's decoders are a ``ModuleDict`` without a
+    ``forward``), so the whole loss is the forward pass, and the model is registered here only so
+    that DDP sees its parameters (the frozen VGG is not a parameter of it).
+    """
+
+    def __init__(self, task: Task) -> None:
+        super().__init__()
+        self.model = task.model
+        self.task = task
+
+    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return self.task.losses(sample)
+
+
+def _peer_failure(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is a collective that failed because another process is gone (gloo raises a
+    plain RuntimeError naming its transport; nccl a DistError)."""
+    if isinstance(exc, getattr(torch.distributed, "DistError", ())):
+        return True
+    text = str(exc)
+    return "gloo" in text or "NCCL" in text or "Connection reset by peer" in text or "Connection closed" in text
+
+
 def train(
     task: Task,
     config: TrainConfig | None = None,
@@ -302,17 +383,25 @@ def train(
         checkpoint: where to write the checkpoint (``.pt``); None keeps everything in memory.
         resume: continue from ``checkpoint`` if it exists (its weights, optimiser state, step
             and history). The task must be of the same kind and architecture.
-        progress: show a ``tqdm.auto`` progress bar with the current loss.
-        callback: called after every step with ``(step, {loss name: value})``.
+        progress: show a ``tqdm.auto`` progress bar with the current loss (rank 0 only).
+        callback: called after every step with ``(step, {loss name: value})``, on rank 0 only;
+            under torchrun the values are the means over the ranks.
 
     Returns:
         A :class:`TrainResult`; the model is left in eval mode on its device.
     """
     from tqdm.auto import tqdm
 
+    from . import distributed
     from .transfer import resolve_device
 
     config = config or TrainConfig()
+    several = distributed.init()
+    try:
+        rows = distributed.batch_rows(config.batch_size) if several else None
+    except distributed.DistributedError as exc:
+        raise TrainError(str(exc)) from None
+    main = distributed.is_main()
     device = resolve_device(config.device)
     model = task.model
     history: dict[str, list[float]] = {}
@@ -335,47 +424,66 @@ def train(
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
+    loss_fn: nn.Module = _TaskLoss(task)
+    if several:
+        from torch.nn.parallel import DistributedDataParallel
 
-    def write(step: int) -> None:
-        if checkpoint is not None:
+        loss_fn = DistributedDataParallel(loss_fn, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def write(step: int, wait: bool = True) -> None:
+        if checkpoint is not None and main:
             save_checkpoint(checkpoint, _payload(task, optimizer, step, history, config, commands))
+        if wait:
+            distributed.barrier()
 
     status, message = "done", ""
     t0 = time.perf_counter()
     step = start
     bar = tqdm(total=config.iterations, initial=start, desc=f"train {task.kind}", unit="step",
-               disable=not progress, leave=False)
+               disable=not (progress and main), leave=False)
+    batches = _batches(task, start, config.iterations, rows, config.num_workers, device)
     try:
         while step < config.iterations:
             t_step = time.perf_counter()
-            sample = {k: v.to(device) for k, v in task.sample(step).items()}
-            losses = task.losses(sample)
+            batch = next(batches)
+            losses = loss_fn({k: v.to(device) for k, v in batch.items()})
             total = losses["total"]
-            if not torch.isfinite(total):
+            # the ranks' mean losses (a copy on one process): for the history, and so that every
+            # rank takes the same decision on a non-finite loss
+            means = distributed.all_mean(torch.stack([v.detach().float() for v in losses.values()]))
+            values = dict(zip(losses, means.tolist()))
+            if not math.isfinite(values["total"]):
                 status = "nonfinite"
-                message = (f"the loss became {float(total.detach())} at step {step + 1}; stopped without saving "
+                message = (f"the loss became {values['total']} at step {step + 1}; stopped without saving "
                            "these weights (lower the learning rate)")
                 break
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
             step += 1
-            values = {k: float(v.detach()) for k, v in losses.items()}
             values["seconds"] = time.perf_counter() - t_step
             for k, v in values.items():
                 history.setdefault(k, []).append(v)
             bar.update(1)
             bar.set_postfix(loss=f"{values['total']:.4g}", refresh=False)
-            if callback is not None:
+            if callback is not None and main:
                 callback(step, values)
             if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.iterations:
                 write(step)
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted after step {step}"
+    except RuntimeError as exc:
+        if not (several and _peer_failure(exc)):
+            raise
+        # another rank died during a collective, before this step's update: keep the last finished step
+        status, message = "failed", f"another process failed after step {step} ({str(exc).splitlines()[0][:200]})"
     finally:
         bar.close()
+        batches = iter(())  # (lets the DataLoader's workers go now)
     if status != "nonfinite" and (step > start or state is not None):
-        write(step)  # (a resumed run that had nothing left to do still records its command)
+        # (a resumed run that had nothing left to do still records its command); after a
+        # Ctrl-C or a failed peer nobody waits: the other ranks may be gone
+        write(step, wait=status == "done")
     elif status == "nonfinite" and checkpoint is not None and not Path(checkpoint).exists():
         message += "; no checkpoint had been written yet"
     model.eval()

@@ -244,10 +244,15 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
+    """``"auto"`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``.
+
+    Under torchrun, ``cuda`` without an index is this process's GPU, ``cuda:LOCAL_RANK``.
+    """
+    from .distributed import local_device
+
     if str(device) == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return local_device(torch.device("cuda"))
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             return torch.device("mps")
@@ -260,7 +265,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ConfigError(f"device {device!r} was asked for, but CUDA is not available here")
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {device!r} was asked for, but MPS is not available here")
-    return dev
+    return local_device(dev)
 
 
 @functools.lru_cache(maxsize=4)

@@ -304,8 +304,8 @@ class WCTTask:
         return {"weights": self.weights, "feature_weight": self.feature_weight, "crop": self.data.crop,
                 "levels": list(self.model), "styles": []}
 
-    def sample(self, step: int) -> dict[str, Tensor]:
-        return {"images": self.data.batch(step, self.batch_size)}
+    def sample(self, step: int, rows: Sequence[int] | None = None) -> dict[str, Tensor]:
+        return {"images": self.data.batch(step, self.batch_size, rows)}
 
     def losses(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
