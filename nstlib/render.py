@@ -530,15 +530,20 @@ def render(
 
 
 def reproject(source: Tensor, fragments_source: Fragments, fragments_target: Fragments, mesh: Mesh,
-              depth_tolerance: float = 0.01) -> tuple[Tensor, Tensor]:
+              depth_tolerance: float = 0.01, mode: str = "bilinear") -> tuple[Tensor, Tensor]:
     """Bring the colours of one view into another through the mesh: ``([C, H, W], [H, W] bool)``.
 
     For each covered pixel of the target view, the surface point it shows is projected into the
-    source view; its colour is read there with nearest sampling if the source view sees the same
-    point (the source's depth at that pixel agrees within ``depth_tolerance`` × depth: the
-    visibility test). The mask marks the pixels seen in both views. ``source`` is ``[C, H, W]`` at
-    the size of ``fragments_source``.
+    source view and its colour read there, if the source view sees the same point (the source's
+    depth at the nearest pixel agrees within ``depth_tolerance`` × depth: the visibility test).
+    ``mode`` ``"nearest"`` reads the nearest source pixel; ``"bilinear"`` interpolates the four
+    around the point and keeps the pixel only if all four are covered, so that no background
+    enters. Pixels on the target's silhouette (a neighbour uncovered) are left out in bilinear
+    mode, since their colour mixes in the background. The mask marks the pixels kept.
+    ``source`` is ``[C, H, W]`` at the size of ``fragments_source``.
     """
+    if mode not in ("nearest", "bilinear"):
+        raise RenderError(f"reprojection mode must be 'nearest' or 'bilinear', got {mode!r}")
     sh, sw = fragments_source.shape
     pos = interpolate(fragments_target, mesh.faces.to(fragments_target.face.device),
                       mesh.vertices.to(fragments_target.bary.device, torch.float64))  # [H, W, 3]
@@ -549,20 +554,30 @@ def reproject(source: Tensor, fragments_source: Fragments, fragments_target: Fra
     col_c, row_c = col.clamp(0, sw - 1), row.clamp(0, sh - 1)
     seen_depth = fragments_source.depth[row_c, col_c].to(depth.dtype)
     visible = inside & fragments_source.mask[row_c, col_c] & ((seen_depth - depth).abs() <= depth_tolerance * depth)
-    out = source[:, row_c, col_c] * visible.to(source.dtype)
-    return out, visible
+    if mode == "nearest":
+        return source[:, row_c, col_c] * visible.to(source.dtype), visible
+    covered = fragments_source.mask.to(source.dtype)[None]
+    stacked = torch.cat([source * covered, covered])[None]  # [1, C + 1, H, W]
+    grid = torch.stack([xy[..., 0] / sw * 2 - 1, xy[..., 1] / sh * 2 - 1], dim=-1)[None].to(source.dtype)
+    sampled = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    weight = sampled[-1]
+    target = fragments_target.mask.to(source.dtype)[None, None]
+    interior = (-F.max_pool2d(-target, 3, stride=1, padding=1))[0, 0] > 0.5
+    kept = visible & interior & (weight > 1 - 1e-6)
+    out = sampled[:-1] / weight.clamp(min=1e-12) * kept.to(source.dtype)
+    return out, kept
 
 
 def reprojection_error(image_a: Tensor, image_b: Tensor, fragments_a: Fragments, fragments_b: Fragments,
-                       mesh: Mesh, depth_tolerance: float = 0.01) -> tuple[float, int]:
+                       mesh: Mesh, depth_tolerance: float = 0.01, mode: str = "bilinear") -> tuple[float, int]:
     """Mean squared difference between view ``b`` and view ``a`` reprojected into it, over pixels seen in both.
 
-    ``image_a``, ``image_b`` are ``[3, H, W]`` at the fragments' size (render them with
-    ``supersample=1`` for this). Returns the error (mean over pixels and channels) and the number
-    of pixels it averages. StyleMesh's consistency metric; a texture gives nearly 0 by construction,
-    views stylised independently do not.
+    ``image_a``, ``image_b`` are ``[3, H, W]`` at the fragments' size. Returns the error (mean over
+    pixels and channels) and the number of pixels it averages (see :func:`reproject`). StyleMesh's
+    consistency metric: a texture gives nearly 0 by construction (what is left is resampling: the
+    same texels read through two pixel grids), views stylised independently do not.
     """
-    warped, both = reproject(image_a, fragments_a, fragments_b, mesh, depth_tolerance)
+    warped, both = reproject(image_a, fragments_a, fragments_b, mesh, depth_tolerance, mode)
     count = int(both.sum())
     if count == 0:
         return math.nan, 0

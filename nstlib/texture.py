@@ -516,10 +516,11 @@ class Consistency:
 
 
 def consistency(mesh: Mesh, images: Tensor, cameras: Sequence[Camera], pairs: Sequence[tuple[int, int]],
-                depth_tolerance: float = 0.01) -> Consistency:
+                depth_tolerance: float = 0.01, mode: str = "bilinear") -> Consistency:
     """Reproject view ``i`` into view ``j`` for each pair and average the squared differences over pixels seen in both.
 
-    ``images`` is ``[B, 3, H, W]``, one per camera (rendered without supersampling, or stylised).
+    ``images`` is ``[B, 3, H, W]``, one per camera (renders or stylised views); ``mode`` is
+    :func:`nstlib.render.reproject`'s.
     """
     h, w = images.shape[-2:]
     frags: dict[int, Fragments] = {}
@@ -528,7 +529,7 @@ def consistency(mesh: Mesh, images: Tensor, cameras: Sequence[Camera], pairs: Se
         for k in (i, j):
             if k not in frags:
                 frags[k] = rasterize(mesh, cameras[k], h, w)
-        err, count = reprojection_error(images[i], images[j], frags[i], frags[j], mesh, depth_tolerance)
+        err, count = reprojection_error(images[i], images[j], frags[i], frags[j], mesh, depth_tolerance, mode)
         errors.append(err)
         pixels.append(count)
     return Consistency(pairs=list(pairs), errors=errors, pixels=pixels)

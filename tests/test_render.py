@@ -104,11 +104,13 @@ def test_reprojection_between_two_views_is_close_to_zero():
     cams = [orbit_camera(0, 30, 3.0), orbit_camera(45, 30, 3.0)]
     out = render(mesh, texture, cams, 96, supersample=1, mip=False, mode="nearest")
     a, b = out.fragments
-    error, count = reprojection_error(out.image[0], out.image[1], a, b, mesh)
+    error, count = reprojection_error(out.image[0], out.image[1], a, b, mesh, mode="nearest")
     assert count > 1000
+    smooth, kept = reprojection_error(out.image[0], out.image[1], a, b, mesh, mode="bilinear")
+    assert smooth <= error and 0.8 * count < kept <= count  # bilinear drops the silhouette pixels only
     # the same texture seen twice agrees; a texture shifted by a quarter turn does not
     shifted = render(mesh, texture.roll(16, -1), cams[1], 96, supersample=1, mip=False, mode="nearest").image[0]
-    wrong, _ = reprojection_error(out.image[0], shifted, a, b, mesh)
+    wrong, _ = reprojection_error(out.image[0], shifted, a, b, mesh, mode="nearest")
     assert error < 2e-3 < wrong / 5
 
 
