@@ -66,6 +66,7 @@ __all__ = [
     "plan_tiles",
     "receptive_field",
     "receptive_margin",
+    "saved_bytes",
     "saved_bytes_per_pixel",
     "seam_score",
     "stylize_tiled",
@@ -547,17 +548,14 @@ def naive_tiles(
     return out, rows, cols
 
 
-def saved_bytes_per_pixel(
-    config: Config | None = None, sizes: tuple[int, int] = (64, 128), **overrides: Any
-) -> float:
-    """Bytes per pixel that one loss evaluation keeps for its backward pass, measured.
+def saved_bytes(config: Config | None = None, height: int = 128, width: int = 128, **overrides: Any) -> int:
+    """Bytes that one Gatys loss evaluation of a ``height × width`` image keeps for its backward pass.
 
-    Runs the Gatys loss (content and style layers of ``config``, its ``checkpointing`` and
-    ``amp``) on noise at two square sizes and takes the slope of
-    :func:`nstlib.memory.saved_tensor_bytes`, so that constants (Gram matrices) drop out. With
-    checkpointing, the block inputs that ``torch.utils.checkpoint`` keeps by reference (not
-    through saved-tensor hooks) are added. With tiling this is the memory of one tile, not of
-    the output.
+    Runs the loss (the content and style layers of ``config``, its ``checkpointing`` and
+    ``amp``) on noise and counts with :func:`nstlib.memory.saved_tensor_bytes`, weights and
+    targets excluded. With checkpointing, the block inputs that ``torch.utils.checkpoint`` keeps
+    by reference (not through saved-tensor hooks) are added. For a tiled run, pass the size of
+    its largest tile (:attr:`TilePlan.largest`): only one tile's activations exist at a time.
     """
     from .losses import content_loss, style_loss
     from .memory import saved_tensor_bytes
@@ -566,28 +564,34 @@ def saved_bytes_per_pixel(
     device = resolve_device(config.device)
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
     net = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
-    measured = []
-    for side in sizes:
-        gen = torch.Generator().manual_seed(side)
-        image = torch.rand(1, 3, side, side, generator=gen).to(device)
-        with torch.no_grad():
-            feats = run_extractor(net, image, config)
-            c_targets = {n: feats[n].clone() for n in config.content_layers}
-            s_targets = {n: gram_matrix(feats[n]) for n in config.style_layers}
-            del feats
-        x = image.clone().requires_grad_(True)
+    gen = torch.Generator().manual_seed(height * 7919 + width)
+    image = torch.rand(1, 3, height, width, generator=gen).to(device)
+    with torch.no_grad():
+        feats = run_extractor(net, image, config)
+        c_targets = {n: feats[n].clone() for n in config.content_layers}
+        s_targets = {n: gram_matrix(feats[n]) for n in config.style_layers}
+        del feats
+    x = image.clone().requires_grad_(True)
 
-        def forward() -> Tensor:
-            feats = run_extractor(net, x, config)
-            return (sum(content_loss(feats[n], t) for n, t in c_targets.items())
-                    + sum(style_loss(feats[n], t) for n, t in s_targets.items()))  # type: ignore[return-value]
+    def forward() -> Tensor:
+        feats = run_extractor(net, x, config)
+        return (sum(content_loss(feats[n], t) for n, t in c_targets.items())
+                + sum(style_loss(feats[n], t) for n, t in s_targets.items()))  # type: ignore[return-value]
 
-        fixed = [*net.parameters(), *net.buffers(), *c_targets.values(), *s_targets.values()]
-        saved = saved_tensor_bytes(forward, exclude=fixed).activations
-        if config.checkpointing:
-            saved += _checkpoint_inputs(net, side, side, 2 if config.amp and device.type == "cuda" else 4)
-        measured.append(saved)
-    return (measured[1] - measured[0]) / (sizes[1] ** 2 - sizes[0] ** 2)
+    fixed = [*net.parameters(), *net.buffers(), *c_targets.values(), *s_targets.values()]
+    saved = saved_tensor_bytes(forward, exclude=fixed).activations
+    if config.checkpointing:
+        saved += _checkpoint_inputs(net, height, width, 2 if config.amp and device.type == "cuda" else 4)
+    return saved
+
+
+def saved_bytes_per_pixel(
+    config: Config | None = None, sizes: tuple[int, int] = (64, 128), **overrides: Any
+) -> float:
+    """Bytes per pixel that one loss evaluation keeps for its backward pass: the slope of
+    :func:`saved_bytes` between two square sizes, so that constants (the Gram matrices) drop out."""
+    a, b = (saved_bytes(config, side, side, **overrides) for side in sizes)
+    return (b - a) / (sizes[1] ** 2 - sizes[0] ** 2)
 
 
 def _checkpoint_inputs(net: VGGFeatures, height: int, width: int, itemsize: int) -> int:

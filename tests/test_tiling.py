@@ -209,3 +209,20 @@ def test_cli_tile_flags(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # argparse's own check: one line, exit status 2
         main([*base, "--tile", "-4"])
     assert stop.value.code == 2 and "--tile: '-4'" in capsys.readouterr().err
+
+
+def test_tilebench_largest_plans_within_the_budget_and_runs_small(tmp_path, capsys):
+    from nstlib.tilebench import GIB, largest
+    from nstlib.tilebench import main as tilebench
+
+    info = largest(None, 1.0, 64, 16, 4, 10, str(tmp_path / "unused.png"), "cpu", False, dry_run=True)
+
+    def used(side):
+        return side * side * 2 / 3 * info["host_bytes_per_pixel"] + info["tile_mib"] * 2**20
+
+    assert used(info["side"]) <= GIB < used(info["side"] + 1)
+    assert 1500 < info["side"] < 3000  # about 380 B/px with history 10: 2.8 MP in 1 GiB
+    out = tmp_path / "largest.png"
+    assert tilebench(["--largest", "--side", "96", "--tile", "64", "--overlap", "16", "--steps", "2",
+                      "--output", str(out), "--device", "cpu"]) == 0
+    assert Image.open(out).size == (96, 64) and '"megapixels"' in capsys.readouterr().out
