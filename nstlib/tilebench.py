@@ -277,7 +277,7 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nstlib.tilebench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 512], help="output sizes (longer side, px)")
-    parser.add_argument("--tile", type=int, default=256, help="tile side, px")
+    parser.add_argument("--tile", type=int, default=None, help="tile side, px (default 256; 512 with --largest)")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap, px")
     parser.add_argument("--steps", type=int, default=2, help="evaluations per memory run (or --largest run)")
     parser.add_argument("--compare_size", type=int, default=256, help="size of the loss comparison (0: skip)")
@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry_run", action="store_true", help="with --largest: only print the size it would make")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.tile is None:
+        args.tile = 512 if args.largest else 256
     if args.child:
         print(json.dumps(_child(args.child[0], int(args.child[1]), args.tile, args.overlap, args.steps, args.device)))
         return 0
