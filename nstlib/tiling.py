@@ -105,7 +105,7 @@ def receptive_margin(layers: Sequence[str]) -> int:
     ``conv5_1``. A tile overlap of twice this makes tiling exact.
     """
     if not layers:
-        raise ValueError("receptive_margin needs at least one layer name")
+        raise ConfigError("receptive_margin needs at least one layer name")
     margins = []
     for layer in layers:
         size, stride = receptive_field(layer)
@@ -219,7 +219,7 @@ def _windows(spans: list[tuple[int, int]], margin: int) -> tuple[list[Tensor], b
 
 def _check_int(name: str, value: Any, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: int, layers: Sequence[str]) -> TilePlan:
@@ -232,7 +232,7 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, layers: Sequenc
     overlap allows it: then the plan is ``exact``) and a raised cosine in between.
 
     Raises:
-        ValueError: a size or overlap that is not a non-negative integer, ``overlap`` more than
+        ConfigError (a ValueError): a size or overlap that is not a non-negative integer, ``overlap`` more than
             half of ``tile``, or a stride smaller than the deepest layer's (the message names it).
     """
     _check_int("height", height, 1)
@@ -240,12 +240,12 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, layers: Sequenc
     _check_int("tile", tile, 1)
     _check_int("overlap", overlap, 0)
     if 2 * overlap > tile:
-        raise ValueError(f"overlap ({overlap} px) must be at most half the tile ({tile} px)")
+        raise ConfigError(f"overlap ({overlap} px) must be at most half the tile ({tile} px)")
     align = max(layer_resolution_divisor(n) for n in layers)
     deepest = max(layers, key=lambda n: LAYER_NAMES.index(canonical_layer(n)))
     stride = (tile - overlap) // align * align
     if stride < align or tile < 2 * align:
-        raise ValueError(
+        raise ConfigError(
             f"tile {tile} px is too small for {deepest}: tiles must be at least {2 * align} px and "
             f"advance by at least {align} px (tile − overlap = {tile - overlap})"
         )
@@ -269,7 +269,7 @@ def _cells(height: int, width: int, divisor: int) -> int:
 
 def _check_finite(name: str, image: Tensor) -> None:
     if not bool(torch.isfinite(image).all()):
-        raise ValueError(f"the {name} image has non-finite values (NaN or inf)")
+        raise ConfigError(f"the {name} image has non-finite values (NaN or inf)")
 
 
 def tiled_grams(
@@ -474,10 +474,10 @@ def tiled_loss_and_grad(
     config = as_config(config, tile=tile, tile_overlap=overlap, **overrides)
     for name, img in (("image", image), ("content", content), ("style", style)):
         if img.dim() != 4 or img.shape[:2] != (1, 3):
-            raise ValueError(f"the {name} image must be [1, 3, H, W], got shape {tuple(img.shape)}")
+            raise ConfigError(f"the {name} image must be [1, 3, H, W], got shape {tuple(img.shape)}")
         _check_finite(name, img)
     if image.shape != content.shape:
-        raise ValueError(f"image {tuple(image.shape)} and content {tuple(content.shape)} differ in size")
+        raise ConfigError(f"image {tuple(image.shape)} and content {tuple(content.shape)} differ in size")
     device = resolve_device(config.device)
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
     extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
@@ -509,10 +509,10 @@ def seam_score(image: Tensor, rows: Sequence[int] = (), cols: Sequence[int] = ()
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() != 4:
-        raise ValueError(f"seam_score expects [1, 3, H, W], got shape {tuple(image.shape)}")
+        raise ConfigError(f"seam_score expects [1, 3, H, W], got shape {tuple(image.shape)}")
     _check_finite("seam_score", image)
     if not rows and not cols:
-        raise ValueError("seam_score needs at least one border row or column")
+        raise ConfigError("seam_score needs at least one border row or column")
     _check_int("window", window, 2)
     x = image.double()
     ratios = []
@@ -520,11 +520,11 @@ def seam_score(image: Tensor, rows: Sequence[int] = (), cols: Sequence[int] = ()
         energy = x.diff(dim=dim).square().mean(dim=tuple(d for d in range(4) if d != dim))  # step k: k → k + 1
         for p in positions:
             if not 0 < p < x.shape[dim]:
-                raise ValueError(f"border {p} lies outside the image's 1 … {x.shape[dim] - 1} px")
+                raise ConfigError(f"border {p} lies outside the image's 1 … {x.shape[dim] - 1} px")
             k = p - 1
             near = [j for j in (*range(k - window, k - 1), *range(k + 2, k + window + 1)) if 0 <= j < len(energy)]
             if not near:
-                raise ValueError(f"border {p}: the image is too small for a baseline {window} px either side")
+                raise ConfigError(f"border {p}: the image is too small for a baseline {window} px either side")
             ratios.append(float(energy[k] / energy[near].median().clamp_min(1e-12)))
     return sum(ratios) / len(ratios)
 

@@ -226,3 +226,17 @@ def test_tilebench_largest_plans_within_the_budget_and_runs_small(tmp_path, caps
     assert tilebench(["--largest", "--side", "96", "--tile", "64", "--overlap", "16", "--steps", "2",
                       "--output", str(out), "--device", "cpu"]) == 0
     assert Image.open(out).size == (96, 64) and '"megapixels"' in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="autocast is used on CUDA only")
+def test_amp_on_cuda_keeps_the_gram_matrices_in_float32():
+    from nstlib.transfer import get_extractor, run_extractor
+
+    config = Config(amp=True, device="cuda", weights="random", content_layers=CONTENT, style_layers=STYLE)
+    net = get_extractor(tuple(dict.fromkeys((*CONTENT, *STYLE))), "random", "max", "cuda", 0)
+    feats = run_extractor(net, torch.rand(1, 3, 64, 64, device="cuda"), config)
+    assert feats["conv1_1"].dtype == torch.float16 and gram_matrix(feats["conv1_1"]).dtype == torch.float32
+    image, content, style = images(64, 96)
+    _, g_amp = tiled_loss_and_grad(image, content, style, config, tile=64, overlap=32, tv_weight=1e-3)
+    _, g32 = tiled_loss_and_grad(image, content, style, config, tile=64, overlap=32, amp=False, tv_weight=1e-3)
+    assert (g_amp - g32).norm() / g32.norm() < 0.05
