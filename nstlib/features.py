@@ -302,8 +302,9 @@ class VGGFeatures(nn.Module):
                 x, block_taps = self._block(block, x)
             taps.extend(block_taps)
         tapped = [LAYER_NAMES[i] for i in range(self.depth) if LAYER_NAMES[i] in self._canon.values()]
-        by_canon = dict(zip(tapped, taps))
-        return {name: by_canon[canon] for name, canon in self._canon.items()}
+        # in network order, aliases of one layer together (in the order they were asked for)
+        return {name: tap for canon, tap in zip(tapped, taps)
+                for name, c in self._canon.items() if c == canon}
 
     def _block(self, block: int, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
         """Run VGG block ``block`` (0-based) on ``x`` in the network's input space: its convolutions

@@ -240,3 +240,16 @@ def test_amp_on_cuda_keeps_the_gram_matrices_in_float32():
     _, g_amp = tiled_loss_and_grad(image, content, style, config, tile=64, overlap=32, tv_weight=1e-3)
     _, g32 = tiled_loss_and_grad(image, content, style, config, tile=64, overlap=32, amp=False, tv_weight=1e-3)
     assert (g_amp - g32).norm() / g32.norm() < 0.05
+
+
+def test_weighted_gram_matrix_by_hand_and_gradcheck():
+    gen = torch.Generator().manual_seed(3)
+    f = torch.rand(1, 4, 5, 6, generator=gen, dtype=torch.float64)
+    w = torch.rand(1, 1, 5, 6, generator=gen, dtype=torch.float64)
+    flat = f.reshape(4, 30)
+    by_hand = (flat * w.reshape(1, 30)) @ flat.T / (4 * 5 * 6)
+    assert_close(gram_matrix(f, w)[0], by_hand)
+    assert_close(gram_matrix(f, torch.ones_like(w)), gram_matrix(f))
+    x = f.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: gram_matrix(t, w), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: gram_matrix(t, w), (x,))
