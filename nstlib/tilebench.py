@@ -15,8 +15,8 @@ what they predict: the largest whole-image output on a 16 GiB and an 80 GiB GPU,
 tiled output that a host's RAM holds (the image, its gradient and the L-BFGS history stay there).
 
     python -m nstlib.tilebench [--sizes 384 512] [--tile 256] [--overlap 64] [--steps 2]
-                               [--compare_size 256] [--compare_steps 30] [--json outputs/tile_bench.json]
-    python -m nstlib.tilebench --largest [--budget_gib 20] [--side N] [--steps 10]   # the biggest output here
+                               [--compare_size 256] [--compare_steps 40] [--json outputs/tile_bench.json]
+    python -m nstlib.tilebench --largest [--budget_gib 20] [--side N] [--steps 60] [--dry_run]   # the biggest output here
 """
 
 from __future__ import annotations
@@ -279,11 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 512], help="output sizes (longer side, px)")
     parser.add_argument("--tile", type=int, default=None, help="tile side, px (default 256; 512 with --largest)")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap, px")
-    parser.add_argument("--steps", type=int, default=2, help="evaluations per memory run (or --largest run)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="evaluations per memory run (default 2), or of the --largest run (default 60)")
     parser.add_argument("--compare_size", type=int, default=256, help="size of the loss comparison (0: skip)")
     parser.add_argument("--compare_tile", type=int, default=192)
     parser.add_argument("--compare_overlap", type=int, default=64)
-    parser.add_argument("--compare_steps", type=int, default=50)
+    parser.add_argument("--compare_steps", type=int, default=40)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", default="outputs/tile_bench.json", help="where to write the results")
     parser.add_argument("--largest", action="store_true",
@@ -298,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tile is None:
         args.tile = 512 if args.largest else 256
+    if args.steps is None:
+        args.steps = 60 if args.largest else 2
     if args.child:
         print(json.dumps(_child(args.child[0], int(args.child[1]), args.tile, args.overlap, args.steps, args.device)))
         return 0
