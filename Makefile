@@ -11,7 +11,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 PRESET ?= medium
 
-.PHONY: demo test bench bench-video bench-3d figures clean
+.PHONY: demo test bench bench-tiling bench-video bench-3d figures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ endif
 
 bench: $(VENV)/.base
 	$(BIN)/python -m nstlib.bench
+
+# Peak memory against output size, whole image against tiles and checkpointing; tiled against whole-image loss (about 3 min on 2 CPU cores).
+bench-tiling: $(VENV)/.base
+	$(BIN)/python -m nstlib.tilebench --json outputs/tile_bench.json
 
 # Video methods side by side: flicker (E_warp), style loss and seconds per frame (about 30 min on 2 CPU cores).
 bench-video: $(VENV)/.all

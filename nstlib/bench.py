@@ -236,12 +236,33 @@ def peak_memory(method: str, size: int, steps: int, device: str = "auto") -> dic
     from .transfer import resolve_device
 
     dev = resolve_device(device)
+    return measure_peak(lambda: _METHODS[method](size, steps, dev), dev)
+
+
+def measure_peak(fn, dev: torch.device) -> dict:
+    """Run ``fn()``; return this process's peak memory in MiB (``peak_mib``) and what it counts
+    (``peak_kind``): ``torch.cuda.max_memory_allocated`` on CUDA, else the process's max RSS,
+    which includes everything the process did before. Run it in a fresh process."""
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    _METHODS[method](size, steps, dev)
+    fn()
     if dev.type == "cuda":
         return {"peak_mib": torch.cuda.max_memory_allocated(dev) / 2**20, "peak_kind": "cuda max_memory_allocated"}
-    return {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_kind": "process max RSS"}
+    return {"peak_mib": peak_rss_mib(), "peak_kind": "process max RSS"}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, MiB: ``VmHWM`` from ``/proc/self/status`` where there is
+    one (it belongs to this program: ``ru_maxrss`` also keeps a forking parent's peak across
+    ``exec``), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 * (1 / 1024 if sys.platform == "darwin" else 1)
 
 
 def run(sizes: list[int], steps: int, device: str, rounds: int = 3) -> dict:
@@ -276,15 +297,28 @@ def run(sizes: list[int], steps: int, device: str, rounds: int = 3) -> dict:
         r["ratio_to_bare"] = r["seconds_per_step"] / bare
         r["ratio_to_nstlib"] = r["seconds_per_step"] / by[("nstlib", r["size"])]["seconds_per_step"]
     return {
-        "machine": {
-            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": torch.get_num_threads(), "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        },
+        "machine": machine(),
         "steps": steps,
         "rounds": rounds,
         "rows": rows,
     }
+
+
+def machine() -> dict:
+    """What a report was measured on: platform, processor, torch threads and version, the GPU."""
+    return {
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpus": torch.get_num_threads(), "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write_json(report: dict, path: str | Path) -> Path:
+    """Write ``report`` as indented JSON to ``path`` (making its folder); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    return path
 
 
 def multiscale(size: int, steps: int, device: str) -> dict:
@@ -317,17 +351,22 @@ def format_multiscale(m: dict) -> str:
     ])
 
 
+def markdown_table(header: list[str], rows: list[list[object]], left: int = 0) -> list[str]:
+    """Lines of a Markdown table. A column whose cells are all numbers (or start with a digit) is
+    right-aligned, unless it is one of the first ``left`` columns."""
+    align = ["---" if i < left or not all(isinstance(r[i], (int, float)) or str(r[i])[:1].isdigit()
+                                         for r in rows) else "---:" for i in range(len(header))]
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|",
+            *("| " + " | ".join(map(str, r)) + " |" for r in rows)]
+
+
 def format_table(report: dict) -> str:
     """The report as a Markdown table."""
-    lines = [
-        "| size | method | s / step | × bare fwd+bwd | × nstlib | saved for backward (MiB) | peak memory (MiB) |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in report["rows"]:
-        lines.append(
-            f"| {r['size']} | {r['method']} | {r['seconds_per_step']:.3f} | {r['ratio_to_bare']:.2f} | "
-            f"{r['ratio_to_nstlib']:.2f} | {r['saved_mib']:.1f} | {r['peak_mib']:.0f} |"
-        )
+    lines = markdown_table(
+        ["size", "method", "s / step", "× bare fwd+bwd", "× nstlib", "saved for backward (MiB)", "peak memory (MiB)"],
+        [[r["size"], r["method"], f"{r['seconds_per_step']:.3f}", f"{r['ratio_to_bare']:.2f}",
+          f"{r['ratio_to_nstlib']:.2f}", f"{r['saved_mib']:.1f}", f"{r['peak_mib']:.0f}"] for r in report["rows"]],
+    )
     m = report["machine"]
     lines.append("")
     lines.append(
@@ -359,10 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         report["multiscale"] = multiscale(max(args.sizes), args.multiscale_steps, args.device)
         print()
         print(format_multiscale(report["multiscale"]))
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {path}")
+    print(f"\nwrote {write_json(report, args.json)}")
     return 0
 
 

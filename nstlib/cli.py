@@ -195,6 +195,16 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
                    help="with --mask, the style index for each region in the order of the mask's colours "
                         "(sorted as hex RGB), or none to leave a region unstylised, e.g. 0,1,none")
 
+    big = p.add_argument_group("large outputs")
+    big.add_argument("--tile", type=_positive_int, default=None, metavar="N",
+                     help="optimise outputs larger than N px in overlapping N-px tiles with global style "
+                          "statistics: device memory of one tile, whatever the output size (e.g. 512)")
+    big.add_argument("--tile_overlap", "--tile-overlap", type=_nonnegative_int, default=d.tile_overlap,
+                     metavar="N", help="pixels neighbouring tiles share (at most half the tile)")
+    big.add_argument("--checkpointing", action="store_true",
+                     help="recompute VGG activations in the backward pass instead of keeping them "
+                          "(less memory per pixel, about a third more time)")
+
     r = p.add_argument_group("reporting")
     r.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves as a PNG plot")
     r.add_argument("--history", default=None, metavar="JSON", help="save the per-step loss history as JSON")
@@ -252,6 +262,7 @@ def _config_from_args(args: argparse.Namespace):
         pooling=args.pooling, device=args.device, seed=args.seed, amp=args.amp,
         style_blend=args.style_blend, style_scale=args.style_scale, preserve_color=args.preserve_color,
         scales=args.scales, photo_weight=args.photo_weight, lbfgs_history=args.lbfgs_history,
+        tile=args.tile, tile_overlap=args.tile_overlap, checkpointing=args.checkpointing,
     )
     if args.scales:
         changes["image_size"] = args.scales[-1]

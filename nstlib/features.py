@@ -273,7 +273,14 @@ class VGGFeatures(nn.Module):
         x = (image - self.mean) / self.std
         return x.flip(1) if self.bgr else x
 
-    def forward(self, image: Tensor) -> dict[str, Tensor]:
+    def forward(self, image: Tensor, checkpoint: bool = False) -> dict[str, Tensor]:
+        """``{layer: [B, C, H / 2**(block-1), W / 2**(block-1)]}`` for RGB ``image`` ``[B, 3, H, W]`` in [0, 1].
+
+        With ``checkpoint=True`` (and gradients enabled), each VGG block runs under
+        ``torch.utils.checkpoint`` (non-reentrant): its inner activations are not kept for the
+        backward pass but recomputed, block by block, during it. Only the block inputs and the
+        returned layers stay in memory. Same values and gradients, about a third more compute.
+        """
         if image.dim() != 4 or image.shape[1] != 3:
             raise FeatureError(f"expected an RGB batch [B, 3, H, W], got shape {tuple(image.shape)}")
         h, w = image.shape[-2:]
@@ -284,19 +291,38 @@ class VGGFeatures(nn.Module):
                 f"which needs at least {self.min_side} px on each side"
             )
         x = self.normalize(image).contiguous(memory_format=torch.channels_last)
-        wanted: dict[str, list[str]] = {}
-        for name, canon in self._canon.items():
-            wanted.setdefault(canon, []).append(name)
+        checkpoint = checkpoint and torch.is_grad_enabled()
+        taps: list[Tensor] = []
+        for block in range(_block_of(self.depth - 1)):
+            if checkpoint:
+                from torch.utils.checkpoint import checkpoint as run_checkpointed
+
+                x, block_taps = run_checkpointed(self._block, block, x, use_reentrant=False)
+            else:
+                x, block_taps = self._block(block, x)
+            taps.extend(block_taps)
+        tapped = [LAYER_NAMES[i] for i in range(self.depth) if LAYER_NAMES[i] in self._canon.values()]
+        # in network order, aliases of one layer together (in the order they were asked for)
+        return {name: tap for canon, tap in zip(tapped, taps)
+                for name, c in self._canon.items() if c == canon}
+
+    def _block(self, block: int, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Run VGG block ``block`` (0-based) on ``x`` in the network's input space: its convolutions
+        (with in-place ReLU) and the pooling after it if a later layer needs it. Returns the output
+        and the requested layers of this block, in network order."""
         pool = F.max_pool2d if self.pooling == "max" else F.avg_pool2d
-        out: dict[str, Tensor] = {}
-        for index, conv in enumerate(self.convs):
-            x = F.relu(conv(x), inplace=True)
-            for name in wanted.get(LAYER_NAMES[index], ()):
-                out[name] = x
+        wanted = set(self._canon.values())
+        taps = []
+        for index in range(self.depth):
+            if _block_of(index) != block + 1:
+                continue
+            x = F.relu(self.convs[index](x), inplace=True)
+            if LAYER_NAMES[index] in wanted:
+                taps.append(x)
             last_of_block = index + 1 < len(LAYER_NAMES) and _block_of(index + 1) != _block_of(index)
             if last_of_block and index + 1 < self.depth:
                 x = pool(x, kernel_size=2, stride=2)
-        return out
+        return x, tuple(taps)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,15 +21,19 @@ from torch import Tensor
 __all__ = ["gram_matrix", "content_loss", "style_loss", "tv_loss", "total_style_loss", "temporal_loss"]
 
 
-def gram_matrix(features: Tensor) -> Tensor:
+def gram_matrix(features: Tensor, weights: Tensor | None = None) -> Tensor:
     """Channel co-activations, normalised by the number of elements.
 
     Args:
         features: ``[B, C, H, W]`` (any memory format) or ``[C, H, W]``.
+        weights: optional per-position weights ``w(p)``, ``[B or 1, 1, H, W]`` (or ``[1, H, W]``),
+            not differentiated: each position counts ``w(p)`` times (:mod:`nstlib.tiling` sums
+            the Gram matrices of overlapping tiles, each weighted by its blending window).
 
     Returns:
-        ``[B, C, C]`` (or ``[C, C]``): ``G[b, i, j] = Σ_p F[b, i, p] F[b, j, p] / (C·H·W)``.
-        Symmetric and positive semi-definite; it ignores where in the image a feature fires.
+        ``[B, C, C]`` (or ``[C, C]``): ``G[b, i, j] = Σ_p w(p) F[b, i, p] F[b, j, p] / (C·H·W)``
+        (``w = 1`` without weights). Symmetric and positive semi-definite; it ignores where in
+        the image a feature fires.
     """
     squeeze = features.dim() == 3
     if squeeze:
@@ -41,27 +45,34 @@ def gram_matrix(features: Tensor) -> Tensor:
     flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
     if flat.dtype in (torch.float16, torch.bfloat16):
         flat = flat.float()
+    wflat = None
+    if weights is not None:
+        wflat = weights.reshape(-1, h * w, 1).to(flat.dtype).detach()
     with torch.autocast(device_type=flat.device.type, enabled=False):  # keep the sum in fp32/fp64
-        gram = _SelfProduct.apply(flat) / (c * h * w)
+        gram = _SelfProduct.apply(flat, wflat) / (c * h * w)
     return gram.squeeze(0) if squeeze else gram
 
 
 class _SelfProduct(torch.autograd.Function):
-    """``Xᵀ X`` for ``X`` ``[B, N, C]``, with a backward pass of one matrix product, not two.
+    """``Xᵀ X`` for ``X`` ``[B, N, C]`` (``Xᵀ diag(w) X`` with row weights ``w`` ``[B or 1, N, 1]``),
+    with a backward pass of one matrix product, not two.
 
     Autograd would treat the two uses of ``X`` separately (two products and a sum); the gradient
-    is ``X (dG + dGᵀ)``. The backward is made of differentiable ops, so double backward works.
+    is ``diag(w) X (dG + dGᵀ)``. The backward is made of differentiable ops, so double backward
+    works. Only ``X`` (already kept by the ReLU before it) and ``w`` are saved.
     """
 
     @staticmethod
-    def forward(ctx, flat: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(flat)
-        return torch.bmm(flat.transpose(1, 2), flat)
+    def forward(ctx, flat: Tensor, weights: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(flat, weights)
+        return torch.bmm(flat.transpose(1, 2), flat if weights is None else flat * weights)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        (flat,) = ctx.saved_tensors
-        return torch.bmm(flat, grad + grad.transpose(1, 2))
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        flat, weights = ctx.saved_tensors
+        if weights is not None:
+            flat = flat * weights
+        return torch.bmm(flat, grad + grad.transpose(1, 2)), None
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:

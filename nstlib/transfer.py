@@ -111,6 +111,17 @@ class Config:
             The term is a sum over all pixel windows, so its effect grows with the image
             size: about 10 suits 256 px (notebook 12), 100 keeps the content photo unchanged
             there. 0 turns it off.
+        tile: optimise outputs whose longer side exceeds this many pixels in overlapping tiles
+            of this side, with the style's Gram matrices accumulated over the whole image
+            (:mod:`nstlib.tiling`); only one tile's activations are in memory at a time, and the
+            image, its gradient and the L-BFGS history stay on the CPU. None: never tile. With
+            ``scales``, the coarse scales that fit in one tile run whole.
+        tile_overlap: pixels that neighbouring tiles share. When it is at least twice
+            :func:`nstlib.tiling.receptive_margin` of the layers used, the tiled loss and gradient
+            equal the whole image's; below that, tiles are blended with a raised-cosine window.
+        checkpointing: activation checkpointing through the VGG pass: each block's activations
+            are recomputed during the backward pass instead of being kept (less memory per
+            pixel, about a third more compute). Same result.
     """
 
     image_size: int = 512
@@ -136,6 +147,9 @@ class Config:
     preserve_color: str | None = None
     scales: tuple[int, ...] | None = None
     photo_weight: float = 0.0
+    tile: int | None = None
+    tile_overlap: int = 64
+    checkpointing: bool = False
 
     def __post_init__(self) -> None:
         for name in ("content_layers", "style_layers"):
@@ -182,6 +196,13 @@ class Config:
                 )
             if not os.path.isfile(self.weights):
                 raise ConfigError(f"weights file {str(self.weights)!r} does not exist")
+        if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int) or self.tile < 32):
+            raise ConfigError(f"tile must be None or a side of at least 32 px, got {self.tile!r}")
+        ov = self.tile_overlap
+        if isinstance(ov, bool) or not isinstance(ov, int) or ov < 0:
+            raise ConfigError(f"tile_overlap must be an integer >= 0, got {ov!r}")
+        if self.tile is not None and 2 * ov > self.tile:
+            raise ConfigError(f"tile_overlap ({ov} px) must be at most half the tile ({self.tile} px)")
         if not self.content_layers and not self.style_layers:
             raise ConfigError("content_layers and style_layers are both empty")
         try:
@@ -428,6 +449,25 @@ def _style_targets(
     }
 
 
+def _check_sizes(extractor: VGGFeatures, content_img: Tensor, style_imgs: Sequence[Tensor]) -> None:
+    for what, img in (("content", content_img), *(("style", s) for s in style_imgs)):
+        h, w = img.shape[-2:]
+        if min(h, w) < extractor.min_side:
+            raise ConfigError(
+                f"the {what} image is {w}×{h} px, too small for the deepest layer used; "
+                f"it needs at least {extractor.min_side} px on each side"
+            )
+
+
+def run_extractor(extractor: VGGFeatures, image: Tensor, config: Config) -> dict[str, Tensor]:
+    """``extractor(image)`` as ``config`` asks: float16 autocast on CUDA with ``config.amp``
+    (the Gram matrices stay float32, see :func:`nstlib.losses.gram_matrix`) and activation
+    checkpointing with ``config.checkpointing``. ``image`` ``[B, 3, H, W]`` on the extractor's device."""
+    use_amp = config.amp and image.device.type == "cuda"
+    with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+        return extractor(image, checkpoint=config.checkpointing)
+
+
 def _optimise(
     run: _Run,
     content_img: Tensor,
@@ -440,19 +480,9 @@ def _optimise(
 ) -> _Stage:
     """One Gatys optimisation at the content's size: ``num_steps`` evaluations from ``init_img``."""
     config, extractor = run.config, run.extractor
+    _check_sizes(extractor, content_img, style_imgs)
     device = content_img.device
-    for what, img in (("content", content_img), *(("style", s) for s in style_imgs)):
-        h, w = img.shape[-2:]
-        if min(h, w) < extractor.min_side:
-            raise ConfigError(
-                f"the {what} image is {w}×{h} px, too small for the deepest layer used; "
-                f"it needs at least {extractor.min_side} px on each side"
-            )
-    use_amp = config.amp and device.type == "cuda"
-
-    def features_of(image: Tensor) -> dict[str, Tensor]:
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            return extractor(image)
+    features_of = functools.partial(run_extractor, extractor, config=config)
 
     with torch.no_grad():
         feats = features_of(content_img)
@@ -478,6 +508,64 @@ def _optimise(
         photo_term = make_photorealism_loss(content_img)
 
     x = init_img.detach().clone().contiguous().requires_grad_(True)
+    alpha, beta, gamma, lam = config.content_weight, config.style_weight, config.tv_weight, config.photo_weight
+    layer_w = dict(config.style_layer_weights or {})
+
+    def style_term(feats: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        if region_masks is None:
+            return total_style_loss(feats, style_targets, layer_w)
+        from .masks import guided_style_loss
+
+        per_layer = {n: guided_style_loss(feats[n], style_targets[n], layer_masks[n], region_weights)
+                     for n in config.style_layers}
+        return sum(layer_w.get(n, 1.0) * v for n, v in per_layer.items()), per_layer  # type: ignore[return-value]
+
+    def evaluate() -> _Evaluation:
+        feats = features_of(x)
+        c_loss = sum(content_loss(feats[n], t) for n, t in content_targets.items()) if content_targets else x.new_zeros(())
+        s_loss, s_layers = style_term(feats) if style_targets else (x.new_zeros(()), {})
+        t_loss = tv_loss(x) if gamma else x.new_zeros(())
+        total = alpha * c_loss + beta * s_loss + gamma * t_loss
+        p_loss = None
+        if photo_term is not None:
+            p_loss = photo_term(x)
+            total = total + lam * p_loss
+        extra = {name: fn(x) for name, fn in run.extra_losses.items()}
+        for v in extra.values():
+            total = total + v
+        value = total.item()
+        if not math.isfinite(value):
+            return _Evaluation({"total": value}, {})
+        total.backward()
+        losses = {"total": value, "content": alpha * c_loss.item(), "style": beta * s_loss.item(),
+                  "tv": gamma * t_loss.item()}
+        if p_loss is not None:
+            losses["photo"] = lam * p_loss.item()
+        losses.update({name: v.item() for name, v in extra.items()})
+        return _Evaluation(losses, {n: beta * layer_w.get(n, 1.0) * l.item() for n, l in s_layers.items()})
+
+    return _drive(run, x, init_img, num_steps, evaluate)
+
+
+@dataclass
+class _Evaluation:
+    """One loss evaluation: the weighted terms (``total`` first) and the weighted style loss per layer."""
+
+    losses: dict[str, float]
+    style_layers: dict[str, float]
+
+
+def _drive(
+    run: _Run, x: Tensor, init_img: Tensor, num_steps: int, evaluate: Callable[[], _Evaluation]
+) -> _Stage:
+    """Optimise the leaf ``x`` ``[1, 3, H, W]`` for ``num_steps`` evaluations of ``evaluate``.
+
+    ``evaluate()`` computes the loss at ``x`` and fills ``x.grad`` (one forward and backward pass,
+    or the tiled passes of :mod:`nstlib.tiling`). This loop clamps ``x`` to [0, 1] before each
+    evaluation, keeps the best image, records the history, drives the progress bar and the
+    callback, restarts L-BFGS after a failed line search, and stops on NaN or Ctrl-C.
+    """
+    config = run.config
 
     def new_lbfgs() -> torch.optim.Optimizer:
         return torch.optim.LBFGS(
@@ -491,57 +579,30 @@ def _optimise(
     else:
         optimizer = torch.optim.Adam([x], lr=config.learning_rate)
 
-    alpha, beta, gamma, lam = config.content_weight, config.style_weight, config.tv_weight, config.photo_weight
-    layer_w = dict(config.style_layer_weights or {})
     history = run.history
     offset = len(history["total"])
     best = {"loss": math.inf, "step": 0, "image": x.detach().clone()}
     state = {"evals": 0}
 
-    def style_term(feats: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        if region_masks is None:
-            return total_style_loss(feats, style_targets, layer_w)
-        from .masks import guided_style_loss
-
-        per_layer = {n: guided_style_loss(feats[n], style_targets[n], layer_masks[n], region_weights)
-                     for n in config.style_layers}
-        return sum(layer_w.get(n, 1.0) * v for n, v in per_layer.items()), per_layer  # type: ignore[return-value]
-
-    def closure() -> Tensor:
+    def closure() -> float:
         if state["evals"] >= num_steps:
             raise _BudgetSpent
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
-        feats = features_of(x)
-        c_loss = sum(content_loss(feats[n], t) for n, t in content_targets.items()) if content_targets else x.new_zeros(())
-        s_loss, s_layers = style_term(feats) if style_targets else (x.new_zeros(()), {})
-        t_loss = tv_loss(x) if gamma else x.new_zeros(())
-        total = alpha * c_loss + beta * s_loss + gamma * t_loss
-        p_loss = None
-        if photo_term is not None:
-            p_loss = photo_term(x)
-            total = total + lam * p_loss
-        extra = {name: fn(x) for name, fn in run.extra_losses.items()}
-        for v in extra.values():
-            total = total + v
+        evaluation = evaluate()
         step = state["evals"] + 1
-        value = total.item()
+        value = evaluation.losses["total"]
         if not math.isfinite(value):
             raise _NonFinite(offset + step, value)
-        total.backward()
         state["evals"] = step
         run.evaluations += 1
         if value < best["loss"]:
             best.update(loss=value, step=step)
             best["image"].copy_(x.detach())
-        losses = {"total": value, "content": alpha * c_loss.item(), "style": beta * s_loss.item(),
-                  "tv": gamma * t_loss.item()}
-        if p_loss is not None:
-            losses["photo"] = lam * p_loss.item()
-        losses.update({name: v.item() for name, v in extra.items()})
-        for n, l in s_layers.items():
-            history[f"style/{n}"].append(beta * layer_w.get(n, 1.0) * l.item())
+        losses = evaluation.losses
+        for n, l in evaluation.style_layers.items():
+            history[f"style/{n}"].append(l)
         for k, v in losses.items():
             history[k].append(v)
         if "size" in history:
@@ -553,7 +614,7 @@ def _optimise(
             run.bar.set_postfix(loss=f"{value:.3g}", refresh=False)
         if run.callback is not None:
             run.callback(StepInfo(run.evaluations, config.num_steps, losses, x.detach(), elapsed))
-        return total
+        return value
 
     status, message = "done", ""
     try:
@@ -692,6 +753,9 @@ def stylize(
     extra_losses = dict(extra_losses or {})
     if extra_losses and config.scales:
         raise ConfigError("extra losses are computed at the output size; they do not combine with scales")
+    if config.tile and (masks is not None or extra_losses or config.photo_weight):
+        what = "masks" if masks is not None else "extra losses" if extra_losses else "photo_weight"
+        raise ConfigError(f"tile={config.tile} does not combine with {what}: they need the whole image at once")
     clash = set(extra_losses) & {"total", "content", "style", "tv", "photo", "seconds", "size"}
     if clash:
         raise ConfigError(f"extra loss name {sorted(clash)[0]!r} is taken by a built-in term")
@@ -709,6 +773,8 @@ def stylize(
         styles = [match_luminance_stats(luminance(s), content_y).clamp(0.0, 1.0).repeat(1, 3, 1, 1)
                   for s in styles]
         content_img = luminance_only(content_img)
+    # a tiled run keeps the whole images on the CPU and moves one tile at a time to the device
+    home = torch.device("cpu") if config.tile else device
     start = None
     if init_image is not None:
         start = _as_image(init_image, final_size, "init")
@@ -716,10 +782,10 @@ def stylize(
             from .color import luminance_only
 
             start = luminance_only(start)
-        start = start.to(device)
+        start = start.to(home)
 
-    content_img, original_content = content_img.to(device), original_content.to(device)
-    styles = [s.to(device) for s in styles]
+    content_img, original_content = content_img.to(home), original_content.to(home)
+    styles = [s.to(home) for s in styles]
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
     extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
 
@@ -758,7 +824,13 @@ def stylize(
                 init = _upsample(start, c)
             else:
                 init = _initial_image(config.init, c, ss[0], config.seed)
-            stage = _optimise(run, c, ss, blend, init, n_steps, m, region_styles)
+            if config.tile and max(c.shape[-2:]) > config.tile:
+                from .tiling import optimise_tiled
+
+                stage = optimise_tiled(run, c, ss, blend, init, n_steps)
+            else:
+                stage = _optimise(run, c.to(device), [s.to(device) for s in ss], blend, init.to(device),
+                                  n_steps, m, region_styles)
             previous = stage.image
             if stage.status != "done":
                 break
@@ -768,7 +840,7 @@ def stylize(
         torch.cuda.synchronize(device)
 
     assert stage is not None and previous is not None
-    image = _upsample(previous, content_img)
+    image = _upsample(previous.to(home), content_img)
     if config.preserve_color == "luminance":
         from .color import transfer_chrominance
 
