@@ -199,7 +199,10 @@ def test_a_dead_process_leaves_the_last_step_saved_and_the_run_resumes(pics, tmp
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert "another process failed after step" in err and f"saved {ckpt}" in err, err
+    # Either rank 0 notices the dead peer at its next gradient exchange and says so, or torchrun,
+    # which also watches its workers, sends it SIGTERM first (a race that load decides): then it
+    # stops as on Ctrl-C. Both write the last finished step.
+    assert ("another process failed after step" in err and f"saved {ckpt}" in err) or "interrupted" in err, err
     saved = read_checkpoint(ckpt)
     steps = saved["step"]
     assert steps >= 5 and len(saved["history"]["total"]) == steps
