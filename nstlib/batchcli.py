@@ -187,7 +187,7 @@ def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
     name = f"{prog} batch"
     try:
         args = build_parser(prog).parse_args(list(argv))
-        distributed.init()
+        distributed.init(args.device)
         try:
             return _run(args, name, distributed.is_main())
         finally:

@@ -280,7 +280,7 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     """``train``, on one process or under torchrun (see :mod:`nstlib.distributed`)."""
     from . import distributed
 
-    distributed.init()
+    distributed.init(args.device)
     try:
         return _train_here(args, prog, argv, distributed.is_main())
     finally:

@@ -81,8 +81,15 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
-def backend() -> str:
-    """``"nccl"`` when CUDA is available, else ``"gloo"``."""
+def backend(device: str | torch.device | None = None) -> str:
+    """``"nccl"`` when the run uses CUDA, else ``"gloo"``.
+
+    ``device`` is the run's ``--device``: ``cpu`` or ``mps`` ask for gloo even on a machine with a
+    GPU (``torchrun --nproc_per_node=2 ... --device cpu`` on a one-GPU Colab); ``auto`` or None
+    means CUDA when it is available.
+    """
+    if device is not None and str(device) != "auto" and torch.device(device).type != "cuda":
+        return "gloo"
     return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
 
 
@@ -98,7 +105,7 @@ def _interrupt_on_sigterm() -> None:
         pass
 
 
-def init(timeout_minutes: float = 30.0) -> bool:
+def init(device: str | torch.device | None = None, timeout_minutes: float = 30.0) -> bool:
     """Join the process group if torchrun started this process; returns whether there are several.
 
     Idempotent and cheap: without torchrun (or with ``--nproc_per_node=1``) nothing happens.
@@ -110,7 +117,7 @@ def init(timeout_minutes: float = 30.0) -> bool:
         return False
     if _active():
         return True
-    kind = backend()
+    kind = backend(device)
     if kind == "nccl":
         torch.cuda.set_device(local_rank())
     _interrupt_on_sigterm()

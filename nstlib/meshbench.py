@@ -30,8 +30,8 @@ from typing import Any
 import torch
 
 from .render import Camera, Mesh, orbit_camera, render
-from .texture import (FIXED_LIGHT, TextureConfig, adain_backproject, consistency, held_out_cameras, per_view_gatys,
-                      style_loss_of_views, stylize_texture)
+from .texture import (FIXED_LIGHT, TextureConfig, TextureResult, adain_backproject, consistency, held_out_cameras,
+                      per_view_gatys, style_loss_of_views, stylize_texture)
 
 __all__ = ["MeshReport", "evaluate", "format_report", "main", "training_cameras"]
 
@@ -87,7 +87,7 @@ def _lit_style(mesh: Mesh, texture: torch.Tensor, cams: list[Camera], style: tor
 
 def evaluate(mesh: Mesh, style: torch.Tensor, config: TextureConfig | None = None, *, train_views: int = 8,
              held_out: int = 4, baseline_steps: int = 100, adain: bool = True, time_sizes: tuple[int, ...] = (),
-             fixed_views: bool = False, progress: bool = True) -> MeshReport:
+             fixed_views: bool = False, result: TextureResult | None = None, progress: bool = True) -> MeshReport:
     """Run the three methods on ``mesh`` with ``style`` ``[1, 3, H, W]`` and measure them (see the module docstring).
 
     Args:
@@ -100,6 +100,8 @@ def evaluate(mesh: Mesh, style: torch.Tensor, config: TextureConfig | None = Non
         fixed_views: train the texture on the training cameras only (as the baselines see them),
             instead of new random cameras at every step. Measured on the torus (300 steps, 128 px):
             the held-out views' style loss was then 2.3× the training views' (README, 3D section).
+        result: a texture already optimised for this mesh and style (notebook 18 reuses its own);
+            its time is then the time it took.
     """
     config = config or TextureConfig()
     size = config.render_size
@@ -114,9 +116,9 @@ def evaluate(mesh: Mesh, style: torch.Tensor, config: TextureConfig | None = Non
     def scores(images: torch.Tensor) -> tuple[float, float]:
         return consistency(mesh, images, cams, short).mean, consistency(mesh, images, cams, long_).mean
 
-    t0 = time.perf_counter()
-    result = stylize_texture(mesh, style, config, cameras=cams if fixed_views else None, progress=progress)
-    seconds = time.perf_counter() - t0
+    if result is None:
+        result = stylize_texture(mesh, style, config, cameras=cams if fixed_views else None, progress=progress)
+    seconds = result.seconds
     with torch.no_grad():
         unlit = render(mesh, result.texture, cams, size, supersample=config.supersample).image
     report.textures["texture"] = result.texture

@@ -396,7 +396,7 @@ def train(
     from .transfer import resolve_device
 
     config = config or TrainConfig()
-    several = distributed.init()
+    several = distributed.init(config.device)
     try:
         rows = distributed.batch_rows(config.batch_size) if several else None
     except distributed.DistributedError as exc:

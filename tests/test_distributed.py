@@ -76,6 +76,16 @@ def test_shard_rows_and_device_follow_the_launcher(monkeypatch):
     assert distributed.local_device(torch.device("cpu")) == torch.device("cpu")
 
 
+def test_backend_follows_the_device_not_only_the_machine(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.distributed, "is_nccl_available", lambda: True)
+    assert distributed.backend("auto") == distributed.backend(None) == distributed.backend("cuda:1") == "nccl"
+    # --device cpu on a machine with a GPU (one-GPU Colab): gloo, not nccl
+    assert distributed.backend("cpu") == distributed.backend(torch.device("cpu")) == distributed.backend("mps") == "gloo"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert distributed.backend("auto") == "gloo"
+
+
 def test_a_ranks_rows_are_the_rows_of_the_whole_batch(pics):
     from nstlib.fast import FastTask
 
