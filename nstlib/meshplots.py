@@ -25,7 +25,7 @@ def _hwc(image: Tensor) -> np.ndarray:
 def plot_fragments(mesh: Mesh, texture: Tensor, camera: Camera, size: int = 128) -> Figure:
     """Four panels: triangle index, depth, barycentric coordinates (as RGB), and the textured render."""
     frags = rasterize(mesh, camera, size)
-    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    fig = Figure(figsize=(9.6, 2.7), layout="constrained")
     axes = fig.subplots(1, 4)
     rng = np.random.default_rng(0)
     palette = rng.uniform(0.2, 1.0, size=(mesh.faces.shape[0], 3))
@@ -48,13 +48,14 @@ def plot_fragments(mesh: Mesh, texture: Tensor, camera: Camera, size: int = 128)
         ax.set_xlabel("x (px)")
         ax.set_ylabel("y (px)")
     fig.suptitle(f"Rasterising the {mesh.name} once (no gradient), then sampling the texture (differentiable)")
+    fig._nstlib_photos = True  # shown as JPEG in notebooks (nstlib.course), to keep them small
     return fig
 
 
 def plot_views(rows: Mapping[str, Tensor], columns: Sequence[str] | None = None, title: str = "") -> Figure:
     """A grid: one row per entry of ``rows`` (``[B, 3, H, W]`` each), one column per view."""
     count = max(v.shape[0] for v in rows.values())
-    fig = Figure(figsize=(1.9 * count, 2.0 * len(rows) + 0.4), layout="constrained")
+    fig = Figure(figsize=(1.35 * count, 1.4 * len(rows) + 0.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(rows), count, squeeze=False))
     for r, (name, images) in enumerate(rows.items()):
         for c in range(count):
@@ -69,13 +70,14 @@ def plot_views(rows: Mapping[str, Tensor], columns: Sequence[str] | None = None,
                 ax.set_title(columns[c], fontsize="small")
     if title:
         fig.suptitle(title)
+    fig._nstlib_photos = True
     return fig
 
 
 def plot_reprojection(mesh: Mesh, rows: Mapping[str, Tensor], cameras: Sequence[Camera], pair: tuple[int, int]) -> Figure:
     """For each method: view j, view i reprojected into it, and their squared difference (pixels seen in both)."""
     i, j = pair
-    fig = Figure(figsize=(9, 2.9 * len(rows) + 0.4), layout="constrained")
+    fig = Figure(figsize=(7.2, 2.3 * len(rows) + 0.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(rows), 3, squeeze=False))
     for r, (name, images) in enumerate(rows.items()):
         h, w = images.shape[-2:]
@@ -95,6 +97,7 @@ def plot_reprojection(mesh: Mesh, rows: Mapping[str, Tensor], cameras: Sequence[
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle("Consistency: one view brought into the next through the mesh (white: seen in one view only)")
+    fig._nstlib_photos = True
     return fig
 
 
@@ -127,11 +130,13 @@ def gif_html(frames: Tensor, fps: float = 12.0, width: int = 256) -> str:
     return f'<img src="data:image/gif;base64,{data}" width="{width}" alt="turntable">'
 
 
-def viewer_html(mesh: Mesh, texture: Tensor, path: str | Path | None = None, height: int = 360) -> str:
+def viewer_html(mesh: Mesh, texture: Tensor, path: str | Path | None = None, height: int = 360,
+                texture_size: int | None = 128) -> str:
     """An interactive three.js view of the textured mesh (trimesh's viewer, about 0.8 MB, works offline).
 
     Returns an ``<iframe>`` for ``IPython.display.HTML``; with ``path``, also writes the page there
-    (open it in any browser).
+    (open it in any browser). The texture is shown downsampled to ``texture_size`` (None: as is),
+    which keeps a notebook that embeds the page small.
     """
     import html
 
@@ -140,6 +145,9 @@ def viewer_html(mesh: Mesh, texture: Tensor, path: str | Path | None = None, hei
 
     from .mesh3d import save_textured
 
+    if texture_size is not None and max(texture.shape[-2:]) > texture_size:
+        texture = torch.nn.functional.interpolate(texture, size=(texture_size, texture_size), mode="bicubic",
+                                                  antialias=True, align_corners=False).clamp(0, 1)
     with tempfile.TemporaryDirectory() as folder:
         glb = save_textured(mesh, texture, Path(folder) / "mesh.glb")[0]
         scene = trimesh.load(glb)
@@ -147,5 +155,6 @@ def viewer_html(mesh: Mesh, texture: Tensor, path: str | Path | None = None, hei
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(page)
-    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" width="100%" height="{height}" '
-            'style="border:none" title="interactive 3D view"></iframe>')
+    # (inside a <div>: IPython warns about HTML that starts with <iframe>)
+    return (f'<div><iframe srcdoc="{html.escape(page, quote=True)}" width="100%" height="{height}" '
+            'style="border:none" title="interactive 3D view"></iframe></div>')

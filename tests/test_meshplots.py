@@ -61,7 +61,7 @@ def test_viewer_writes_a_self_contained_page(tmp_path):
     pytest.importorskip("trimesh")
     html = meshplots.viewer_html(torus(12, 6), torch.full((1, 3, 8, 8), 0.5), tmp_path / "v.html")
     page = (tmp_path / "v.html").read_text()
-    assert html.startswith("<iframe srcdoc=") and "THREE" in page
+    assert html.startswith("<div><iframe srcdoc=") and "THREE" in page
     # three.js is inlined (no <script src=...> to fetch) and the mesh travels inside the page
     assert re.findall(r"<script[^>]*>", page) == ["<script>"] and "base64" in page
     assert len(page) > 300_000
