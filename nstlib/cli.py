@@ -123,7 +123,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png. "
         "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help. "
         "Video, without flicker: python -m nstlib video --help. "
-        "A folder of images, on one process or many: python -m nstlib batch --help",
+        "A folder of images, on one process or many: python -m nstlib batch --help. "
+        "The texture of a 3D mesh: python -m nstlib mesh --help",
         formatter_class=_HelpFormatter,
     )
 
