@@ -47,7 +47,9 @@ __all__ = [
     "sample_texture",
     "texel_coverage",
     "texel_footprint",
+    "texel_index",
     "vertex_normals",
+    "wrap_uv",
 ]
 
 #: Candidate (triangle, pixel) pairs examined at once; bounds the rasteriser's memory (~40 bytes each).
@@ -394,10 +396,7 @@ def sample_texture(texture: Tensor, uv: Tensor, *, wrap: tuple[bool, bool] = (Fa
         lod = torch.log2(footprint.clamp(min=1.0)).clamp(max=len(levels) - 1)
     else:
         lod = None
-    wrapped = uv.detach().clone()
-    for axis in (0, 1):
-        if wrap[axis]:
-            wrapped[..., axis] = torch.remainder(wrapped[..., axis], 1.0)
+    wrapped = wrap_uv(uv.detach(), wrap)
     samples = []
     for level in levels:
         t_h, t_w = level.shape[-2:]
@@ -585,6 +584,26 @@ def reprojection_error(image_a: Tensor, image_b: Tensor, fragments_a: Fragments,
     return float(diff[:, both].mean()), count
 
 
+def wrap_uv(uv: Tensor, wrap: tuple[bool, bool]) -> Tensor:
+    """A copy of ``uv`` ``[..., 2]`` with each periodic axis (``wrap[axis]``) taken modulo 1."""
+    out = uv.clone()
+    for axis in (0, 1):
+        if wrap[axis]:
+            out[..., axis] = torch.remainder(out[..., axis], 1.0)
+    return out
+
+
+def texel_index(mesh: Mesh, fragments: Fragments, texture_size: int | tuple[int, int]) -> Tensor:
+    """``[P]`` long: for each of the ``P`` covered pixels of one view (``fragments.mask`` order),
+    the flat index ``row * T' + col`` of the texel it shows (nearest texel; row 0 is the top of a
+    ``[T, T']`` texture, where V = 1)."""
+    t_h, t_w = (texture_size, texture_size) if isinstance(texture_size, int) else texture_size
+    uv = wrap_uv(interpolate(fragments, mesh.faces, mesh.uvs.to(fragments.bary.dtype))[fragments.mask], mesh.wrap)
+    col = (uv[:, 0] * t_w).long().clamp(0, t_w - 1)
+    row = ((1 - uv[:, 1]) * t_h).long().clamp(0, t_h - 1)
+    return row * t_w + col
+
+
 def texel_coverage(mesh: Mesh, fragments: Sequence[Fragments], texture_size: int | tuple[int, int]) -> Tensor:
     """``[T, T']`` bool: the texels that some pixel of these views samples (nearest texel).
 
@@ -594,11 +613,5 @@ def texel_coverage(mesh: Mesh, fragments: Sequence[Fragments], texture_size: int
     t_h, t_w = (texture_size, texture_size) if isinstance(texture_size, int) else texture_size
     seen = torch.zeros(t_h * t_w, dtype=torch.bool, device=mesh.device)
     for fr in fragments:
-        uv = interpolate(fr, mesh.faces, mesh.uvs.to(fr.bary.dtype))[fr.mask]
-        for axis, wrap in enumerate(mesh.wrap):
-            if wrap:
-                uv[:, axis] = torch.remainder(uv[:, axis], 1.0)
-        col = (uv[:, 0] * t_w).long().clamp(0, t_w - 1)
-        row = ((1 - uv[:, 1]) * t_h).long().clamp(0, t_h - 1)
-        seen[row * t_w + col] = True
+        seen[texel_index(mesh, fr, (t_h, t_w))] = True
     return seen.view(t_h, t_w)

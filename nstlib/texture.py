@@ -39,7 +39,8 @@ from torch import Tensor
 
 from .losses import gram_matrix, tv_loss
 from .masks import guided_gram_matrix, masks_for_layers
-from .render import Camera, Fragments, Mesh, RenderError, orbit_camera, rasterize, render, reprojection_error, texel_coverage
+from .render import (Camera, Fragments, Mesh, RenderError, orbit_camera, rasterize, render, reprojection_error,
+                     texel_coverage, texel_index)
 from .transfer import DEFAULT_STYLE_LAYERS, get_extractor, resolve_device
 
 __all__ = [
@@ -480,15 +481,7 @@ def adain_backproject(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str
             stylised = stylised[..., :size, :size]
             views.append(stylised)
             frag = rendered.fragments[0]
-            from .render import interpolate
-
-            uv = interpolate(frag, mesh.faces, mesh.uvs)[frag.mask]
-            for axis, wrap in enumerate(mesh.wrap):
-                if wrap:
-                    uv[:, axis] = torch.remainder(uv[:, axis], 1.0)
-            col = (uv[:, 0] * texture_size).long().clamp(0, texture_size - 1)
-            row = ((1 - uv[:, 1]) * texture_size).long().clamp(0, texture_size - 1)
-            index = row * texture_size + col
+            index = texel_index(mesh, frag, texture_size)
             total.index_add_(1, index, stylised[0][:, frag.mask])
             weight.index_add_(0, index, torch.ones_like(index, dtype=weight.dtype))
     seen = (weight > 0).view(texture_size, texture_size)

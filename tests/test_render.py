@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nstlib.render import (Camera, Mesh, RenderError, interpolate, orbit_camera, rasterize, render,
-                           reprojection_error, texel_coverage, texel_footprint)
+                           reprojection_error, texel_coverage, texel_footprint, texel_index)
 
 
 def quad(z: float = 0.0, half: float = 1.0, uv_flip: bool = False, dtype=torch.float64) -> Mesh:
@@ -134,6 +134,21 @@ def test_texel_coverage_and_interpolation():
     pos = interpolate(frags, quad().faces, quad().vertices)
     assert torch.allclose(pos[..., 2], torch.zeros(8, 8, dtype=pos.dtype))
     assert float(pos[0, 0, 1]) > 0 > float(pos[-1, 0, 1])  # row 0 is the top of the view
+
+
+def test_texel_index_maps_pixels_to_their_texels_and_wraps_periodic_axes():
+    frags = rasterize(quad(), filling_camera(), 8)
+    # the quad fills the view and its texture has one texel per pixel: pixel (r, c) shows texel (r, c)
+    assert torch.equal(texel_index(quad(), frags, 8), torch.arange(64))
+    # 8 x 4 texels: two pixels per texel across, one per texel down
+    rows, cols = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    assert torch.equal(texel_index(quad(), frags, (8, 4)), (rows * 4 + cols // 2).flatten())
+    shifted = quad()
+    shifted = Mesh(shifted.vertices, shifted.faces, shifted.uvs + torch.tensor([1.0, 0.0], dtype=torch.float64))
+    periodic = Mesh(shifted.vertices, shifted.faces, shifted.uvs, wrap=(True, False))
+    # u + 1 on a texture periodic in u shows the same texels; clamped, every pixel shows the last column
+    assert torch.equal(texel_index(periodic, frags, 8), torch.arange(64))
+    assert torch.equal(texel_index(shifted, frags, 8) % 8, torch.full((64,), 7))
 
 
 @pytest.mark.parametrize("kwargs, message", [
