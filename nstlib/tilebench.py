@@ -16,7 +16,8 @@ tiled output that a host's RAM holds (the image, its gradient and the L-BFGS his
 
     python -m nstlib.tilebench [--sizes 384 512] [--tile 256] [--overlap 64] [--steps 2]
                                [--compare_size 256] [--compare_steps 40] [--json outputs/tile_bench.json]
-    python -m nstlib.tilebench --largest [--budget_gib 20] [--side N] [--steps 60] [--dry_run]   # the biggest output here
+    python -m nstlib.tilebench --largest [--budget_gib 20] [--side N] [--steps 2] [--coarse 1024]
+                               [--coarse_steps 60] [--dry_run]   # the biggest output here
 """
 
 from __future__ import annotations
@@ -235,14 +236,23 @@ def _available_ram() -> int:
 
 
 def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int, steps: int, history: int,
-            output: str, device: str, progress: bool, dry_run: bool = False) -> dict:
+            output: str, device: str, progress: bool, dry_run: bool = False, *,
+            coarse: int = 1024, coarse_steps: int = 60) -> dict:
     """Make the largest tiled output that ``budget_gib`` GiB of host RAM holds (default: 85 % of the RAM
-    available now), or one of ``side`` px, from the default images; checkpointing on."""
+    available now), or one of ``side`` px, from the default images; checkpointing on.
+
+    The run is coarse to fine in two stages: a whole-image multi-scale transfer at ``coarse`` px
+    (``coarse_steps`` evaluations), upsampled as the start of ``steps`` tiled evaluations at the full
+    size. ``coarse=0`` starts from the content at full size instead. Besides the plan, the result
+    reports the seconds of each stage, the losses of the full-size evaluations, the peak RSS and
+    that peak plus the L-BFGS pairs the run did not fill (``history`` pairs of two image-sized
+    float32 vectors), which is what a long run at this size would reach.
+    """
     from .images import load_image, save_image
     from .memory import max_side_for_budget, step_bytes
     from .multiscale import default_scales
-    from .tiling import saved_bytes
-    from .transfer import Config
+    from .tiling import saved_bytes, stylize_tiled
+    from .transfer import Config, stylize
     from .assets import default_content, default_style
 
     config = Config(tile=tile, tile_overlap=overlap, checkpointing=True, lbfgs_history=history,
@@ -258,20 +268,31 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
         return planned
     content = load_image(default_content(), side)
     style = load_image(default_style(), min(side, 1024))
-    scales = default_scales(side, levels=3, smallest=64)
-    config = config.replace(image_size=side, scales=scales if len(scales) > 1 else None)
-    if config.scales and steps < len(config.scales):
-        config = config.replace(scales=None)
-    from .tiling import stylize_tiled
-
+    info: dict = {**planned, "coarse": None}
     start = time.perf_counter()
-    result = stylize_tiled(content, style, config, tile=tile, overlap=overlap, progress=progress)
+    init = None
+    if 0 < coarse < side:
+        scales = default_scales(coarse, levels=3, smallest=64)
+        first = stylize(load_image(default_content(), coarse), style, config.replace(
+            tile=None, checkpointing=False, lbfgs_history=100, image_size=coarse, num_steps=coarse_steps,
+            scales=scales if len(scales) > 1 and coarse_steps >= len(scales) else None), progress=progress)
+        init = first.image
+        info["coarse"] = {"side": coarse, "evaluations": first.evaluations, "final_loss": first.final_loss,
+                          "seconds": time.perf_counter() - start}
+    middle = time.perf_counter()
+    result = stylize_tiled(content, style, config.replace(image_size=side), tile=tile, overlap=overlap,
+                           progress=progress, init_image=init)
+    seconds = time.perf_counter() - middle
     save_image(result.image, output)
     h, w = result.image.shape[-2:]
-    return {**planned, "width": w, "height": h, "megapixels": h * w / 1e6,
-            "evaluations": result.evaluations, "seconds": time.perf_counter() - start,
-            "final_loss": result.final_loss, "peak_rss_mib": peak_rss_mib(),
-            "output": output, "scales": list(config.scales or ())}
+    peak = peak_rss_mib()
+    unfilled = max(0, history - max(0, result.evaluations - 1))
+    return {**info, "width": w, "height": h, "megapixels": h * w / 1e6,
+            "evaluations": result.evaluations, "seconds": seconds,
+            "seconds_per_evaluation": seconds / max(1, result.evaluations),
+            "losses": [float(v) for v in result.history["total"]], "final_loss": result.final_loss,
+            "total_seconds": time.perf_counter() - start, "peak_rss_mib": peak,
+            "peak_with_full_history_mib": peak + unfilled * 2 * 3 * h * w * 4 / 2**20, "output": output}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile", type=int, default=None, help="tile side, px (default 256; 512 with --largest)")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap, px")
     parser.add_argument("--steps", type=int, default=None,
-                        help="evaluations per memory run (default 2), or of the --largest run (default 60)")
+                        help="evaluations per memory run (default 2), or at the full size of --largest (default 2)")
     parser.add_argument("--compare_size", type=int, default=256, help="size of the loss comparison (0: skip)")
     parser.add_argument("--compare_tile", type=int, default=192)
     parser.add_argument("--compare_overlap", type=int, default=64)
@@ -293,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget_gib", type=float, default=None,
                         help="with --largest: host RAM to plan for, GiB (default: 85 %% of what is available)")
     parser.add_argument("--history", type=int, default=10, help="with --largest: L-BFGS history")
+    parser.add_argument("--coarse", type=int, default=1024,
+                        help="with --largest: side of the whole-image warm start, px (0: none)")
+    parser.add_argument("--coarse_steps", type=int, default=60, help="with --largest: evaluations of the warm start")
     parser.add_argument("--output", default="outputs/largest.png", help="with --largest: the image written")
     parser.add_argument("--dry_run", action="store_true", help="with --largest: only print the size it would make")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "SIZE"), help=argparse.SUPPRESS)
@@ -300,13 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.tile is None:
         args.tile = 512 if args.largest else 256
     if args.steps is None:
-        args.steps = 60 if args.largest else 2
+        args.steps = 2
     if args.child:
         print(json.dumps(_child(args.child[0], int(args.child[1]), args.tile, args.overlap, args.steps, args.device)))
         return 0
     if args.largest:
         info = largest(args.side, args.budget_gib, args.tile, args.overlap, args.steps, args.history,
-                       args.output, args.device, sys.stderr.isatty(), args.dry_run)
+                       args.output, args.device, sys.stderr.isatty(), args.dry_run,
+                       coarse=args.coarse, coarse_steps=args.coarse_steps)
         print(json.dumps(info, indent=1))
         return 0
     from .transfer import resolve_device

@@ -436,17 +436,19 @@ def stylize_tiled(
     tile: int = 512,
     overlap: int = 64,
     progress: bool = True,
+    init_image: ImageLike | None = None,
     **overrides: Any,
 ) -> Result:
     """:func:`nstlib.transfer.stylize` in tiles of ``tile`` px overlapping by ``overlap`` px.
 
-    Same arguments and :class:`~nstlib.transfer.Result` (with its history) as ``stylize``;
+    Same arguments (``init_image`` a warm start, e.g. a smaller result that is upsampled) and
+    :class:`~nstlib.transfer.Result` (with its history) as ``stylize``;
     ``config.scales`` runs the coarse scales that fit in one tile on the whole image and the
     larger ones in tiles. Masks, ``photo_weight`` and extra losses need the whole image and are
     refused. Peak device memory is that of one tile, whatever the output size.
     """
     return stylize(content, style, as_config(config, tile=tile, tile_overlap=overlap, **overrides),
-                   callback, progress=progress)
+                   callback, progress=progress, init_image=init_image)
 
 
 def tiled_loss_and_grad(

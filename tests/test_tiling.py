@@ -1,8 +1,10 @@
 """Tiled Gatys (global Gram matrices over overlapping tiles), checkpointing, the seam detector, --tile."""
 
+import json
 import math
 
 import numpy as np
+
 import pytest
 import torch
 from PIL import Image
@@ -222,10 +224,21 @@ def test_tilebench_largest_plans_within_the_budget_and_runs_small(tmp_path, caps
 
     assert used(info["side"]) <= GIB < used(info["side"] + 1)
     assert 1500 < info["side"] < 3000  # about 380 B/px with history 10: 2.8 MP in 1 GiB
-    out = tmp_path / "largest.png"
-    assert tilebench(["--largest", "--side", "96", "--tile", "64", "--overlap", "16", "--steps", "2",
-                      "--output", str(out), "--device", "cpu"]) == 0
-    assert Image.open(out).size == (96, 64) and '"megapixels"' in capsys.readouterr().out
+    runs = {}
+    for coarse in ("0", "48"):
+        out = tmp_path / f"largest{coarse}.png"
+        assert tilebench(["--largest", "--side", "96", "--tile", "64", "--overlap", "16", "--steps", "2",
+                          "--coarse", coarse, "--coarse_steps", "12", "--output", str(out), "--device", "cpu"]) == 0
+        assert Image.open(out).size == (96, 64)
+        runs[coarse] = json.loads(capsys.readouterr().out)
+    cold, warm = runs["0"], runs["48"]
+    assert cold["coarse"] is None and warm["coarse"]["side"] == 48 and warm["coarse"]["evaluations"] == 12
+    assert warm["evaluations"] == 2 and len(warm["losses"]) == 2
+    # the warm start (a 48-px transfer, upsampled) begins the full size far below the content photo
+    assert warm["losses"][0] < 0.5 * cold["losses"][0]
+    # one L-BFGS pair of the 10 filled: 9 more pairs of two 96x64 RGB float32 vectors
+    extra = warm["peak_with_full_history_mib"] - warm["peak_rss_mib"]
+    assert extra == pytest.approx(9 * 2 * 3 * 96 * 64 * 4 / 2**20)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="autocast is used on CUDA only")
