@@ -235,6 +235,29 @@ def _available_ram() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def previews(image: torch.Tensor, output: str, overview: int = 1024, crop: tuple[int, int] = (512, 768)) -> list[str]:
+    """Two small views of a huge ``[1, 3, H, W]`` result beside ``output``: ``<stem>_overview.jpg``
+    (the whole image, longer side ``overview`` px, area-averaged) and ``<stem>_crop.jpg`` (its centre,
+    ``crop`` = (height, width) px at 1:1, where the brush strokes show). Returns the paths."""
+    from pathlib import Path
+
+    from .images import save_image
+
+    h, w = image.shape[-2:]
+    scale = overview / max(h, w)
+    small = image
+    if scale < 1:
+        small = torch.nn.functional.interpolate(image, size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                                                mode="area")
+    ch, cw = min(crop[0], h), min(crop[1], w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    stem = Path(output).with_suffix("")
+    paths = [f"{stem}_overview.jpg", f"{stem}_crop.jpg"]
+    save_image(small, paths[0])
+    save_image(image[..., top:top + ch, left:left + cw], paths[1])
+    return paths
+
+
 def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int, steps: int, history: int,
             output: str, device: str, progress: bool, dry_run: bool = False, *,
             coarse: int = 1024, coarse_steps: int = 60) -> dict:
@@ -286,13 +309,15 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
     save_image(result.image, output)
     h, w = result.image.shape[-2:]
     peak = peak_rss_mib()
+    shown = previews(result.image, output)
     unfilled = max(0, history - max(0, result.evaluations - 1))
     return {**info, "width": w, "height": h, "megapixels": h * w / 1e6,
             "evaluations": result.evaluations, "seconds": seconds,
             "seconds_per_evaluation": seconds / max(1, result.evaluations),
             "losses": [float(v) for v in result.history["total"]], "final_loss": result.final_loss,
             "total_seconds": time.perf_counter() - start, "peak_rss_mib": peak,
-            "peak_with_full_history_mib": peak + unfilled * 2 * 3 * h * w * 4 / 2**20, "output": output}
+            "peak_with_full_history_mib": peak + unfilled * 2 * 3 * h * w * 4 / 2**20, "output": output,
+            "previews": shown}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -213,6 +213,16 @@ def test_cli_tile_flags(tmp_path, capsys):
     assert stop.value.code == 2 and "--tile: '-4'" in capsys.readouterr().err
 
 
+def test_tilebench_previews_shrink_the_whole_and_crop_the_centre_at_full_scale(tmp_path):
+    from nstlib.tilebench import previews
+
+    rows = torch.arange(300, dtype=torch.float32).view(1, 1, 300, 1).expand(1, 3, 300, 400) / 299
+    overview, crop = (Image.open(p) for p in previews(rows, str(tmp_path / "big.png"), overview=100, crop=(20, 40)))
+    assert overview.size == (100, 75) and crop.size == (40, 20)
+    values = np.asarray(crop.convert("L"), dtype=np.float64)[:, 0]
+    assert np.allclose(values, np.arange(140, 160) / 299 * 255, atol=1.5)  # rows 140-159, unscaled
+
+
 def test_tilebench_largest_plans_within_the_budget_and_runs_small(tmp_path, capsys):
     from nstlib.tilebench import GIB, largest
     from nstlib.tilebench import main as tilebench
@@ -234,6 +244,8 @@ def test_tilebench_largest_plans_within_the_budget_and_runs_small(tmp_path, caps
     cold, warm = runs["0"], runs["48"]
     assert cold["coarse"] is None and warm["coarse"]["side"] == 48 and warm["coarse"]["evaluations"] == 12
     assert warm["evaluations"] == 2 and len(warm["losses"]) == 2
+    overview, crop = (Image.open(p) for p in warm["previews"])
+    assert overview.size == (96, 64) and crop.size == (96, 64)  # smaller than 1024 and 768x512: whole
     # the warm start (a 48-px transfer, upsampled) begins the full size far below the content photo
     assert warm["losses"][0] < 0.5 * cold["losses"][0]
     # one L-BFGS pair of the 10 filled: 9 more pairs of two 96x64 RGB float32 vectors
