@@ -329,7 +329,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
 
 def _run(args: argparse.Namespace, prog: str) -> int:
     from .features import FeatureError
-    from .images import ImageError, check_output_path, check_writable_path, load_image, save_image
+    from .images import ImageError, check_output_path, check_writable_path, load_image, max_pixels_for, save_image
     from .transfer import ConfigError, StylizeInterrupted, get_extractor, resolve_device, stylize
 
     inputs = [args.content_path, *args.style_path, *([args.mask] if args.mask else []),
@@ -343,10 +343,12 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         output = check_output_path(args.output_path, inputs)
         plot = args.plot and check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf"))
         history = args.history and check_writable_path(args.history, inputs, (".json",))
-        content = load_image(args.content_path, config.image_size)
+        # --image_size is honoured however large (a tiled output); only sources without a size are capped
+        content = load_image(args.content_path, config.image_size, max_pixels=max_pixels_for(config.image_size))
         style_size = max(16, round(config.style_scale * config.image_size))
-        styles = [load_image(path, style_size) for path in args.style_path]
-        init_image = load_image(args.init_image, config.image_size) if args.init_image else None
+        styles = [load_image(path, style_size, max_pixels=max_pixels_for(style_size)) for path in args.style_path]
+        init_image = (load_image(args.init_image, config.image_size, max_pixels=max_pixels_for(config.image_size))
+                      if args.init_image else None)
         masks = None
         if args.mask:
             from .masks import MaskError, load_mask

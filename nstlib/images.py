@@ -41,6 +41,7 @@ from PIL import Image
 from torch import Tensor
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "ImageError",
     "MAX_SOURCE_PIXELS",
     "cache_dir",
@@ -48,6 +49,7 @@ __all__ = [
     "fetch_url",
     "from_pil",
     "load_image",
+    "max_pixels_for",
     "resize",
     "save_image",
     "to_pil",
@@ -55,6 +57,8 @@ __all__ = [
 
 #: Images with more pixels than this (about 1.07 gigapixels) are refused before decoding.
 MAX_SOURCE_PIXELS = 1 << 30
+#: ``load_image``'s default cap on the pixels of what it returns (16 MP; see :func:`max_pixels_for`).
+DEFAULT_MAX_PIXELS = 16_000_000
 
 #: Seconds to wait for a server before a download fails.
 DOWNLOAD_TIMEOUT = 30.0
@@ -374,12 +378,19 @@ def _decode(path: Path, label: str, size: int | None, max_pixels: int) -> Tensor
         raise ImageError(f"cannot load image {label}: truncated, corrupt or unsupported ({exc})") from exc
 
 
+def max_pixels_for(size: int | None) -> int:
+    """The ``max_pixels`` with which ``load_image(path, size)`` keeps an output size that was asked
+    for: :data:`DEFAULT_MAX_PIXELS`, raised to ``size²`` so that a large ``size`` (a tiled
+    8000-px output) is never shrunk. Without a ``size``, a huge photo is still capped."""
+    return DEFAULT_MAX_PIXELS if size is None else max(DEFAULT_MAX_PIXELS, int(size) ** 2)
+
+
 def load_image(
     source: str | os.PathLike[str],
     size: int | None = None,
     *,
     sha256: str | None = None,
-    max_pixels: int = 16_000_000,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     device: torch.device | str | None = None,
 ) -> Tensor:
     """Load an image from a local path or an http(s) URL as an RGB float32 tensor [1, 3, H, W] in [0, 1].
@@ -391,7 +402,8 @@ def load_image(
             aspect ratio. ``None`` keeps the original size.
         sha256: optional expected SHA-256 of the file; a mismatch raises ImageError.
         max_pixels: images with more pixels than this (after applying ``size``) are downscaled to
-            fit, so a huge photo never becomes a huge tensor.
+            fit, so a huge photo never becomes a huge tensor. To keep a large ``size`` that
+            was asked for, pass ``max_pixels_for(size)``.
         device: where to put the tensor (default CPU).
 
     Returns:

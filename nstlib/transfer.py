@@ -366,9 +366,9 @@ def _as_image(image: Tensor | str | os.PathLike, size: int, what: str) -> Tensor
         if image.dim() != 4 or image.shape[:2] != (1, 3):
             raise ConfigError(f"{what} image must be a [1, 3, H, W] tensor, got shape {tuple(image.shape)}")
         return image.detach().float()
-    from .images import load_image
+    from .images import load_image, max_pixels_for
 
-    return load_image(image, size)
+    return load_image(image, size, max_pixels=max_pixels_for(size))  # the size asked for, however large
 
 
 def _initial_image(init: str, content: Tensor, style: Tensor, seed: int) -> Tensor:
