@@ -255,14 +255,38 @@ def peak_rss_mib() -> float:
     """This process's peak resident memory, MiB: ``VmHWM`` from ``/proc/self/status`` where there is
     one (it belongs to this program: ``ru_maxrss`` also keeps a forking parent's peak across
     ``exec``), else ``ru_maxrss``."""
+    hwm = _status_mib("VmHWM")
+    if hwm is not None:
+        return hwm
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 * (1 / 1024 if sys.platform == "darwin" else 1)
+
+
+def _status_mib(key: str) -> float | None:
+    """The ``key`` line (in kB) of ``/proc/self/status`` in MiB, or None where there is none."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 * (1 / 1024 if sys.platform == "darwin" else 1)
+    return None
+
+
+def rss_mib() -> float | None:
+    """This process's resident memory now, MiB (``VmRSS``), or None where ``/proc`` has no status."""
+    return _status_mib("VmRSS")
+
+
+def reset_peak_rss() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux: ``5`` into ``/proc/self/clear_refs``), so that
+    :func:`peak_rss_mib` measures one stage of a run. False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def run(sizes: list[int], steps: int, device: str, rounds: int = 3) -> dict:

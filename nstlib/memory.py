@@ -38,6 +38,8 @@ __all__ = [
 
 #: Bytes of one float32 value.
 FLOAT32 = 4
+#: Image-sized vectors L-BFGS holds at its peak besides its history (measured, see :func:`lbfgs_bytes`).
+LBFGS_WORKING_VECTORS = 8
 
 
 @dataclass(frozen=True)
@@ -166,18 +168,20 @@ def vgg_bytes_per_pixel(last_layer: str = "conv5_1", pooling: str = "max") -> fl
 
 
 def lbfgs_bytes(pixels: float, history: int = 100, channels: int = 3) -> float:
-    """Bytes of ``torch.optim.LBFGS``'s state for an image of ``pixels`` pixels (float32).
+    """Peak bytes of ``torch.optim.LBFGS``'s state for an image of ``pixels`` pixels (float32).
 
     L-BFGS keeps ``history`` pairs of vectors (steps and gradient changes) the size of the
-    image, plus about four more (the search direction, the previous gradient, and the copies
-    of the point and the gradient that the strong-Wolfe line search makes):
-    ``(2 · history + 4) · channels · pixels · 4`` bytes.
+    image. At its peak, inside the strong-Wolfe line search, it holds eight more: the search
+    direction, the flat and previous gradients, the two-loop recursion's vectors, the copy of the
+    point it started from and the gradients the search brackets. That count was measured
+    (``tests/test_memory.py`` runs it on a large vector and reads the process's peak RSS):
+    ``(2 · history + 8) · channels · pixels · 4`` bytes.
     """
     if pixels < 0 or history < 0 or channels < 1:
         raise ValueError(
             f"lbfgs_bytes needs pixels, history >= 0 and channels >= 1, got {pixels}, {history}, {channels}"
         )
-    return (2 * history + 4) * channels * pixels * FLOAT32
+    return (2 * history + LBFGS_WORKING_VECTORS) * channels * pixels * FLOAT32
 
 
 def step_bytes(pixels: float, activation_bytes_per_pixel: float, weight_bytes: int, history: int = 100) -> float:

@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from .bench import _images, machine, markdown_table, measure_peak, peak_rss_mib, write_json
+from .bench import _images, machine, markdown_table, measure_peak, peak_rss_mib, reset_peak_rss, rss_mib, write_json
 
 MODES = ("whole", "whole+checkpointing", "tiled", "tiled+checkpointing")
 GIB = 2**30
@@ -271,7 +271,7 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
     that peak plus the L-BFGS pairs the run did not fill (``history`` pairs of two image-sized
     float32 vectors), which is what a long run at this size would reach.
     """
-    from .images import load_image, save_image
+    from .images import load_image, max_pixels_for, save_image
     from .memory import max_side_for_budget, step_bytes
     from .multiscale import default_scales
     from .tiling import saved_bytes, stylize_tiled
@@ -289,7 +289,7 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
                "host_bytes_per_pixel": step_bytes(1, host_bytes_per_pixel(config, 1.3), 0, history)}
     if dry_run:
         return planned
-    content = load_image(default_content(), side)
+    content = load_image(default_content(), side, max_pixels=max_pixels_for(side))
     style = load_image(default_style(), min(side, 1024))
     info: dict = {**planned, "coarse": None}
     start = time.perf_counter()
@@ -302,6 +302,8 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
         init = first.image
         info["coarse"] = {"side": coarse, "evaluations": first.evaluations, "final_loss": first.final_loss,
                           "seconds": time.perf_counter() - start}
+    before = rss_mib()
+    measured = before is not None and reset_peak_rss()
     middle = time.perf_counter()
     result = stylize_tiled(content, style, config.replace(image_size=side), tile=tile, overlap=overlap,
                            progress=progress, init_image=init)
@@ -311,6 +313,10 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
     peak = peak_rss_mib()
     shown = previews(result.image, output)
     unfilled = max(0, history - max(0, result.evaluations - 1))
+    if measured:  # what the full-size stage added, per pixel, against the model without L-BFGS pairs
+        info["stage_added_mib"] = peak - before
+        info["stage_bytes_per_pixel"] = (peak - before) * 2**20 / (h * w)
+        info["model_bytes_per_pixel_no_history"] = step_bytes(1, host_bytes_per_pixel(config, 1.3), 0, 0)
     return {**info, "width": w, "height": h, "megapixels": h * w / 1e6,
             "evaluations": result.evaluations, "seconds": seconds,
             "seconds_per_evaluation": seconds / max(1, result.evaluations),

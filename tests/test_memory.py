@@ -1,5 +1,9 @@
 """Saved-activation counting against sizes computed by hand on tiny networks."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -85,11 +89,49 @@ def test_vgg_activations_are_linear_in_pixels():
 
 
 def test_lbfgs_and_step_model():
-    assert lbfgs_bytes(10, history=2) == (2 * 2 + 4) * 3 * 10 * 4
-    assert lbfgs_bytes(10, history=0, channels=1) == 4 * 10 * 4
-    assert step_bytes(10, 100.0, 1000, history=2) == 100 * 10 + 960 + 36 * 10 + 1000
+    assert lbfgs_bytes(10, history=2) == (2 * 2 + 8) * 3 * 10 * 4
+    assert lbfgs_bytes(10, history=0, channels=1) == 8 * 10 * 4
+    assert step_bytes(10, 100.0, 1000, history=2) == 100 * 10 + 1440 + 36 * 10 + 1000
     with pytest.raises(ValueError):
         lbfgs_bytes(-1)
+
+
+_LBFGS_PEAK = """
+import sys, torch
+def status(key):
+    return int(open("/proc/self/status").read().split(key + ":")[1].split()[0]) * 1024
+n, history = 4_000_000, int(sys.argv[1])
+x = torch.zeros(n, requires_grad=True)
+target, w = torch.randn(n, generator=torch.Generator().manual_seed(0)), torch.linspace(0.5, 1.5, n)
+def closure():
+    opt.zero_grad()
+    loss = (w * (x - target) ** 2).sum()
+    loss.backward()
+    return loss
+opt = torch.optim.LBFGS([x], max_iter=30, max_eval=30, history_size=history, line_search_fn="strong_wolfe",
+                        tolerance_grad=0, tolerance_change=0)
+base = status("VmRSS"); open("/proc/self/clear_refs", "w").write("5")
+closure()
+alone = status("VmHWM") - base  # the objective's own peak (its temporaries and x.grad)
+x.grad = None; base = status("VmRSS"); open("/proc/self/clear_refs", "w").write("5")
+opt.step(closure)
+pairs = len(opt.state[x]["old_dirs"])
+print(pairs, (status("VmHWM") - base - alone) / (4 * n))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads and resets the peak RSS in /proc")
+@pytest.mark.parametrize("history", [3, 10])
+def test_lbfgs_bytes_covers_the_measured_peak_of_torch_lbfgs(history):
+    # a 4M-element parameter (16 MB per vector), 30 evaluations with the strong-Wolfe line search;
+    # a fixed mmap threshold makes glibc hand every freed vector back, so the peak RSS counts live ones
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, "-c", _LBFGS_PEAK, str(history)], capture_output=True, text=True,
+                         check=True, env=env)
+    pairs, vectors = out.stdout.split()
+    assert int(pairs) == history  # the history filled up
+    model = lbfgs_bytes(4_000_000, history, channels=1) / (4 * 4_000_000)
+    assert model - 0.5 <= float(vectors) <= model  # measured 13.94 and 27.94 vectors for 3 and 10 pairs
 
 
 @pytest.mark.parametrize("aspect", [1.0, 2 / 3, 0.5])
