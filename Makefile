@@ -36,20 +36,20 @@ ifneq ($(NOTEBOOKS),)
 endif
 
 bench: $(VENV)/.base
-	$(BIN)/python -m nstlib.bench
+	$(BIN)/python -m nstlib.bench.gatys
 
 # Peak memory against output size, whole image against tiles and checkpointing; tiled against whole-image loss (about 3 min on 2 CPU cores).
 bench-tiling: $(VENV)/.base
-	$(BIN)/python -m nstlib.tilebench --json outputs/tile_bench.json
+	$(BIN)/python -m nstlib.bench.tiling --json outputs/tile_bench.json
 
 # Video methods side by side: flicker (E_warp), style loss and seconds per frame (about 30 min on 2 CPU cores).
 bench-video: $(VENV)/.all
-	$(BIN)/python -m nstlib.videobench --json outputs/video_bench.json
+	$(BIN)/python -m nstlib.bench.video --json outputs/video_bench.json
 
 # 3D: texture-space Gatys against per-view Gatys and AdaIN back-projection on the torus and the teapot:
 # consistency across views, style on held-out views, seconds per step (about 30 min on 2 CPU cores).
 bench-3d: $(VENV)/.all
-	$(BIN)/python -m nstlib.meshbench --json outputs/mesh_bench.json
+	$(BIN)/python -m nstlib.bench.mesh --json outputs/mesh_bench.json
 
 # Instructors: re-execute every notebook in place at PRESET=medium|full and export the figures.
 figures: $(VENV)/.all

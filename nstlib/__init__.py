@@ -8,11 +8,11 @@ and the feed-forward models (fast, adain, wct; trained by ``training.train``), l
 ``load_model(name_or_checkpoint)``.
 """
 
-from .features import LAYER_NAMES, VGGFeatures
-from .images import ImageError, load_image, save_image
-from .losses import content_loss, gram_matrix, style_loss, tv_loss
-from .models import load_model
-from .transfer import PRESETS, Config, ConfigError, Result, StylizeInterrupted, stylize
+from .core.features import LAYER_NAMES, VGGFeatures
+from .core.images import ImageError, load_image, save_image
+from .core.losses import content_loss, gram_matrix, style_loss, tv_loss
+from .feedforward.models import load_model
+from .gatys.transfer import PRESETS, Config, ConfigError, Result, StylizeInterrupted, stylize
 
 __version__ = "0.1.0"
 

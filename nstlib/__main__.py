@@ -1,5 +1,5 @@
-"""``python -m nstlib``: see :mod:`nstlib.cli`."""
+"""``python -m nstlib``: see :mod:`nstlib.cli.main`."""
 
-from .cli import main
+from .cli.main import main
 
 raise SystemExit(main())

@@ -44,8 +44,8 @@ def _run(args: list[str], procs: int) -> float:
 def main() -> None:
     import torch
 
-    from nstlib.training import read_checkpoint
-    from nstlib.video import read_video, write_frames
+    from nstlib.feedforward.training import read_checkpoint
+    from nstlib.video.io import read_video, write_frames
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=12)

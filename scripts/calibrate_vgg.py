@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nstlib.assets import content_images
-from nstlib.features import _caffe_state, calibration_images, measure_calibration
+from nstlib.core.assets import content_images
+from nstlib.core.features import _caffe_state, calibration_images, measure_calibration
 
 SIZE = 256
 

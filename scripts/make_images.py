@@ -14,7 +14,7 @@ never imports it.  Files that already exist with the same bytes are left
 alone; a file that exists with different bytes is only replaced with
 ``--force``.
 
-``--style`` paints every style in :data:`nstlib.paint.STYLES` at 512 px
+``--style`` paints every style in :data:`nstlib.course.paint.STYLES` at 512 px
 with seed 0 and writes ``images/style/<name>.png``.  The result is
 deterministic, so re-running it reproduces the shipped files exactly (the
 tests check this).
@@ -98,7 +98,7 @@ def copy_content(force: bool = False) -> None:
 def paint_styles() -> None:
     """Paint every registered style at 512 px, seed 0, into images/style/."""
     sys.path.insert(0, str(ROOT))
-    from nstlib.paint import STYLES, paint
+    from nstlib.course.paint import STYLES, paint
 
     STYLE_DIR.mkdir(parents=True, exist_ok=True)
     for name in STYLES:
@@ -111,7 +111,7 @@ def paint_styles() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content", action="store_true", help="copy the content photos from scikit-image")
-    parser.add_argument("--style", action="store_true", help="paint the style images with nstlib.paint")
+    parser.add_argument("--style", action="store_true", help="paint the style images with nstlib.course.paint")
     parser.add_argument("--force", action="store_true", help="replace content photos whose bytes differ")
     args = parser.parse_args(argv)
     if not args.content and not args.style:

