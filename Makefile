@@ -30,6 +30,7 @@ demo: $(VENV)/.base
 	$(BIN)/python -m nstlib --image_size 256 --num_steps 100 --output_path outputs/demo.png
 
 test: $(VENV)/.all
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -q tests
 ifneq ($(NOTEBOOKS),)
 	cd notebooks && NSTLIB_QUICK=1 ../$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(notdir $(NOTEBOOKS))

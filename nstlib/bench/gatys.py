@@ -41,7 +41,8 @@ from torch import Tensor, nn
 METHODS = ("bare", "nstlib", "tutorial")
 
 
-def _images(size: int) -> tuple[Tensor, Tensor]:
+def default_pair(size: int) -> tuple[Tensor, Tensor]:
+    """The default content and style images at ``size`` px, ``[1, 3, H, W]`` each."""
     from ..core.assets import default_content, default_style
     from ..core.images import load_image
 
@@ -49,12 +50,13 @@ def _images(size: int) -> tuple[Tensor, Tensor]:
 
 
 def _bare(size: int, steps: int, device: torch.device) -> list[float]:
-    from ..gatys.transfer import Config, get_extractor
+    from ..core.config import Config
+    from ..core.features import get_extractor
 
     cfg = Config()
     layers = tuple(dict.fromkeys((*cfg.content_layers, *cfg.style_layers)))
     net = get_extractor(layers, cfg.weights, cfg.pooling, str(device))
-    content, _ = _images(size)
+    content, _ = default_pair(size)
     x = content.to(device).contiguous().requires_grad_(True)
     times = []
     for _ in range(steps + 2):
@@ -69,7 +71,7 @@ def _bare(size: int, steps: int, device: torch.device) -> list[float]:
 def _nstlib(size: int, steps: int, device: torch.device) -> list[float]:
     from ..gatys.transfer import stylize
 
-    content, style = _images(size)
+    content, style = default_pair(size)
     stylize(content, style, num_steps=2, progress=False, device=str(device))  # warm-up, loads weights
     result = stylize(content, style, num_steps=steps + 2, progress=False, device=str(device))
     seconds = result.history["seconds"]
@@ -119,7 +121,7 @@ class _StyleLoss(nn.Module):
 def _tutorial_model(style: Tensor, content: Tensor, device: torch.device):
     """The same calibrated Caffe VGG19 weights, rebuilt the tutorial's way."""
     from ..core.features import LAYER_NAMES, VGGFeatures
-    from ..gatys.transfer import Config
+    from ..core.config import Config
 
     cfg = Config()
     ours = VGGFeatures(LAYER_NAMES, device=device)
@@ -150,10 +152,10 @@ def _tutorial_model(style: Tensor, content: Tensor, device: torch.device):
 
 
 def _tutorial(size: int, steps: int, device: torch.device) -> list[float]:
-    from ..gatys.transfer import Config
+    from ..core.config import Config
 
     cfg = Config()
-    content, style = (t.to(device) for t in _images(size))
+    content, style = (t.to(device) for t in default_pair(size))
     # the tutorial needs both images at one size (its Gram matrices are not size-normalised alike)
     style = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
     with torch.no_grad():
@@ -196,10 +198,11 @@ def saved_mib(method: str, size: int, device: torch.device) -> float:
     one keeps (weights and targets excluded), via :func:`nstlib.scale.memory.saved_tensor_bytes`.
     """
     from ..scale.memory import saved_tensor_bytes
-    from ..gatys.transfer import Config, get_extractor
+    from ..core.config import Config
+    from ..core.features import get_extractor
 
     cfg = Config()
-    content, style = (t.to(device) for t in _images(size))
+    content, style = (t.to(device) for t in default_pair(size))
     x = content.clone().requires_grad_(True)
     if method == "tutorial":
         style = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
@@ -233,7 +236,7 @@ def saved_mib(method: str, size: int, device: torch.device) -> float:
 
 def peak_memory(method: str, size: int, steps: int, device: str = "auto") -> dict:
     """Run a few steps of one method in this process; return its peak memory in MiB."""
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     dev = resolve_device(device)
     return measure_peak(lambda: _METHODS[method](size, steps, dev), dev)
@@ -292,7 +295,7 @@ def reset_peak_rss() -> bool:
 def run(sizes: list[int], steps: int, device: str, rounds: int = 3) -> dict:
     """Time the methods interleaved in rounds (so that background load hits them alike), then
     measure each one's peak memory in a fresh subprocess, and compute the ratios."""
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -348,9 +351,9 @@ def write_json(report: dict, path: str | Path) -> Path:
 def multiscale(size: int, steps: int, device: str) -> dict:
     """Single scale against coarse to fine (``size // 2``, ``size``) on the default images."""
     from ..course.multiscale import compare, default_scales
-    from ..gatys.transfer import Config
+    from ..core.config import Config
 
-    content, style = _images(size)
+    content, style = default_pair(size)
     cmp = compare(content, style, default_scales(size, 2), Config(num_steps=steps, device=device))
     return {
         "size": size, "scales": list(cmp.scales), "evaluations": steps,

@@ -29,16 +29,21 @@ from typing import Any
 
 import torch
 
-from ..mesh.render import Camera, Mesh, orbit_camera, render
-from ..mesh.texture import (FIXED_LIGHT, TextureConfig, TextureResult, adain_backproject, consistency, held_out_cameras,
-                      per_view_gatys, style_loss_of_views, stylize_texture)
+from ..mesh.render import Camera, Mesh, render
+from ..mesh.texture import (
+    FIXED_LIGHT,
+    TextureConfig,
+    TextureResult,
+    adain_backproject,
+    consistency,
+    held_out_cameras,
+    per_view_gatys,
+    style_loss_of_views,
+    stylize_texture,
+    training_cameras,
+)
 
 __all__ = ["MeshReport", "evaluate", "format_report", "main", "training_cameras"]
-
-
-def training_cameras(count: int = 8, elevation: float = 20.0, distance: float = 3.0) -> list[Camera]:
-    """``count`` cameras evenly spaced around the mesh: consecutive ones are ``360 / count`` degrees apart."""
-    return [orbit_camera(360.0 * k / count, elevation, distance) for k in range(count)]
 
 
 def _pairs(count: int, gap_degrees: float) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from .gatys import _images, machine, markdown_table, measure_peak, peak_rss_mib, reset_peak_rss, rss_mib, write_json
+from .gatys import default_pair, machine, markdown_table, measure_peak, peak_rss_mib, reset_peak_rss, rss_mib, write_json
 
 MODES = ("whole", "whole+checkpointing", "tiled", "tiled+checkpointing")
 GIB = 2**30
@@ -39,7 +39,7 @@ GIB = 2**30
 
 def mode_config(mode: str, tile: int, overlap: int, **changes):
     """The :class:`~nstlib.gatys.transfer.Config` of one way of running (``MODES``)."""
-    from ..gatys.transfer import Config
+    from ..core.config import Config
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
@@ -51,11 +51,13 @@ def mode_config(mode: str, tile: int, overlap: int, **changes):
 
 def _child(mode: str, size: int, tile: int, overlap: int, steps: int, device: str) -> dict:
     """A few steps of one mode in this (fresh) process: its peak memory and seconds per evaluation."""
-    from ..gatys.transfer import get_extractor, resolve_device, stylize
+    from ..core.devices import resolve_device
+    from ..core.features import get_extractor
+    from ..gatys.transfer import stylize
 
     dev = resolve_device(device)
     config = mode_config(mode, tile, overlap, num_steps=steps, device=str(dev))
-    content, style = _images(size)
+    content, style = default_pair(size)
     get_extractor(tuple(dict.fromkeys((*config.content_layers, *config.style_layers))),
                   config.weights, config.pooling, str(dev), config.seed)
     base = peak_rss_mib()
@@ -73,12 +75,12 @@ def _child(mode: str, size: int, tile: int, overlap: int, steps: int, device: st
 def memory_rows(sizes: list[int], tile: int, overlap: int, steps: int, device: str) -> list[dict]:
     """One row per (size, mode): saved bytes on the device, peak memory (own process), s / eval."""
     from ..scale.tiling import plan_tiles, saved_bytes
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     dev = resolve_device(device)
     rows = []
     for size in sizes:
-        h, w = _images(size)[0].shape[-2:]
+        h, w = default_pair(size)[0].shape[-2:]
         for mode in MODES:
             config = mode_config(mode, tile, overlap, device=str(dev))
             layers = (*config.content_layers, *config.style_layers)
@@ -102,9 +104,10 @@ def compare_losses(size: int, tile: int, overlap: int, steps: int, device: str) 
     """The whole image against tiles at ``size`` px: final losses after the same evaluations, the
     whole-image loss of the tiled output, and the tiled loss at the whole run's output."""
     from ..scale.tiling import plan_tiles, tiled_loss_and_grad
-    from ..gatys.transfer import Config, stylize
+    from ..core.config import Config
+    from ..gatys.transfer import stylize
 
-    content, style = _images(size)
+    content, style = default_pair(size)
     config = Config(num_steps=steps, device=device)
     whole = stylize(content, style, config, progress=False)
     tiled = stylize(content, style, config.replace(tile=tile, tile_overlap=overlap), progress=False)
@@ -121,7 +124,8 @@ def compare_losses(size: int, tile: int, overlap: int, steps: int, device: str) 
 
 
 def _weight_bytes(config) -> int:
-    from ..gatys.transfer import get_extractor, resolve_device
+    from ..core.devices import resolve_device
+    from ..core.features import get_extractor
 
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
     net = get_extractor(layers, config.weights, config.pooling, str(resolve_device(config.device)), config.seed)
@@ -133,9 +137,9 @@ def host_bytes_per_pixel(config, cover: float = 1.0) -> float:
     image-sized tensors of :func:`nstlib.scale.memory.step_bytes`: the best image so far, the previous
     scale's result and its upsampled copy, the returned image, and the content features of every
     tile (``cover`` = total tile area ÷ image area), float32."""
-    from ..core.features import _CHANNELS, layer_resolution_divisor
+    from ..core.features import CHANNELS, layer_resolution_divisor
 
-    content = sum(_CHANNELS[int(n[4]) - 1] / layer_resolution_divisor(n) ** 2 * 4 for n in config.content_layers)
+    content = sum(CHANNELS[int(n[4]) - 1] / layer_resolution_divisor(n) ** 2 * 4 for n in config.content_layers)
     return 4 * 12 + content * cover
 
 
@@ -274,8 +278,10 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
     from ..core.images import load_image, max_pixels_for, save_image
     from ..scale.memory import max_side_for_budget, step_bytes
     from ..course.multiscale import default_scales
-    from ..scale.tiling import saved_bytes, stylize_tiled
-    from ..gatys.transfer import Config, stylize
+    from ..gatys.tiled import stylize_tiled
+    from ..scale.tiling import saved_bytes
+    from ..core.config import Config
+    from ..gatys.transfer import stylize
     from ..core.assets import default_content, default_style
 
     config = Config(tile=tile, tile_overlap=overlap, checkpointing=True, lbfgs_history=history,
@@ -365,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                        coarse=args.coarse, coarse_steps=args.coarse_steps)
         print(json.dumps(info, indent=1))
         return 0
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     start = time.perf_counter()
     report: dict = {

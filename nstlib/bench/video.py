@@ -75,7 +75,7 @@ def fast_fps(size: int, device: str, repeats: int = 5) -> float:
     """Frames per second of the shipped fast network at ``size`` px (16:9), batch 1, after a warm-up."""
     from ..course.methods import time_call
     from ..feedforward.models import load_model
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     dev = resolve_device(device)
     net = load_model("fast_brush_strokes", dev)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the numbers here")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     args.device = str(resolve_device(args.device))
     torch.manual_seed(0)

@@ -1,6 +1,8 @@
 """The command line, ``python -m nstlib``: one module per command.
 
-- :mod:`~nstlib.cli.main`: ``python -m nstlib`` (Gatys) and the dispatch to the subcommands.
+- :mod:`~nstlib.cli.main`: ``python -m nstlib``, the dispatch table from the first argument to a command.
+- :mod:`~nstlib.cli.args`: what every command shares: exit codes, the parser, argument types.
+- :mod:`~nstlib.cli.gatys`: the default command, Gatys' optimisation of one image.
 - :mod:`~nstlib.cli.feedforward`: ``train``, ``fast``, ``adain``, ``wct``, ``models``.
 - :mod:`~nstlib.cli.video`, :mod:`~nstlib.cli.mesh`, :mod:`~nstlib.cli.batch`: ``video``, ``mesh``, ``batch``.
 

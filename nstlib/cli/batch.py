@@ -33,17 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .main import (
+from .args import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    _fail,
-    _HelpFormatter,
-    _nonnegative_float,
-    _nonnegative_int,
-    _Parser,
-    _positive_int,
-    _reporting,
+    HelpFormatter,
+    Parser,
+    fail,
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+    reporting,
 )
 
 __all__ = ["main", "build_parser", "METHODS", "SETTINGS_FILE", "BatchReport", "list_inputs", "output_name"]
@@ -83,7 +83,7 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     """The ``batch`` subcommand's arguments."""
     from ..core.assets import default_style
 
-    p = _Parser(prog=f"{prog} batch", formatter_class=_HelpFormatter,
+    p = Parser(prog=f"{prog} batch", formatter_class=HelpFormatter,
                 description="Stylise every image in a folder (or a video's frames folder) with any method. "
                             "Under torchrun each process takes its share; finished outputs are skipped, so "
                             "running the same command again continues an interrupted run.")
@@ -96,15 +96,15 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
                    help="the style image (not used by --method fast, whose style is trained in)")
     p.add_argument("--model", default=None, help="feed-forward model: a shipped name (see `models`) or a "
                    "checkpoint (default: the shipped one of the method)")
-    p.add_argument("--style", type=_nonnegative_int, default=None, help="style index of a multi-style fast network")
-    p.add_argument("--alpha", type=_nonnegative_float, default=1.0, help="AdaIN/WCT content-style blend, 0..1")
-    p.add_argument("--image_size", "--image-size", type=_positive_int, default=512,
+    p.add_argument("--style", type=nonnegative_int, default=None, help="style index of a multi-style fast network")
+    p.add_argument("--alpha", type=nonnegative_float, default=1.0, help="AdaIN/WCT content-style blend, 0..1")
+    p.add_argument("--image_size", "--image-size", type=positive_int, default=512,
                    help="longer side of each output, px")
     p.add_argument("--ext", choices=("png", "jpg"), default="png", help="the outputs' format")
     o = p.add_argument_group("optimisation (gatys)")
-    o.add_argument("--num_steps", "--num-steps", type=_positive_int, default=100, help="L-BFGS evaluations per image")
-    o.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=1e6)
-    o.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=1.0)
+    o.add_argument("--num_steps", "--num-steps", type=positive_int, default=100, help="L-BFGS evaluations per image")
+    o.add_argument("--style_weight", "--style-weight", type=nonnegative_float, default=1e6)
+    o.add_argument("--content_weight", "--content-weight", type=nonnegative_float, default=1.0)
     o.add_argument("--weights", default="caffe", help="VGG19 weights: caffe (bundled), torchvision, random, or a .pth")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps; "
                    "under torchrun cuda is each process's own GPU")
@@ -200,8 +200,8 @@ def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
 def _prepare(args: argparse.Namespace, main: bool):
     """Inputs, output folder, model and style, checked before any work; raises on bad usage."""
     from ..core.images import check_output_path, load_image
-    from ..gatys.transfer import resolve_device
-    from ..video.transfer import _load_feed_forward
+    from ..core.devices import resolve_device
+    from ..video.transfer import load_feed_forward
 
     if not 0 <= args.alpha <= 1:
         raise BatchError(f"--alpha {args.alpha:g} must be from 0 (content) to 1 (full style)")
@@ -215,13 +215,14 @@ def _prepare(args: argparse.Namespace, main: bool):
     style = None if args.method == "fast" else load_image(args.style_path, args.image_size)
     model = None
     if args.method == "gatys":  # bad weights fail now, not at every image
-        from ..gatys.transfer import Config, get_extractor
+        from ..core.config import Config
+        from ..core.features import get_extractor
 
         d = Config()
         get_extractor(tuple(dict.fromkeys((*d.content_layers, *d.style_layers))), args.weights, d.pooling,
                       str(device), args.seed)
     else:
-        model = _load_feed_forward(args.method, args.model, device)
+        model = load_feed_forward(args.method, args.model, device)
         if args.method == "fast" and args.style is not None and args.style >= model.n_styles:
             raise BatchError(f"--style {args.style}: the model has {model.n_styles} style(s), 0..{model.n_styles - 1}")
     _check_settings(out_dir, _settings(args, model, style), write=main)
@@ -252,16 +253,16 @@ def _run(args: argparse.Namespace, name: str, main: bool) -> int:
     from ..core.images import ImageError, load_image, save_image
     from ..core.features import FeatureError
     from ..feedforward.training import TrainError
-    from ..gatys.transfer import ConfigError
+    from ..core.errors import ConfigError
 
     try:
         files, out_dir, device, model, style = _prepare(args, main)
     except (BatchError, ImageError, TrainError, ConfigError, FeatureError, ValueError) as exc:
-        return _fail(name, str(exc)) if main else EXIT_USAGE
+        return fail(name, str(exc)) if main else EXIT_USAGE
     distributed.barrier()  # rank 0 has recorded the settings before anyone writes an output
     mine = distributed.shard(files)
     report = BatchReport()
-    progress, _ = _reporting(args.quiet, 0, 1)
+    progress, _ = reporting(args.quiet, 0, 1)
     if main:
         procs = distributed.world_size()
         print(f"{len(files)} images in {args.input_dir}; method {args.method} at {args.image_size} px on "

@@ -23,20 +23,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .main import (
+from .args import (
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
     EXIT_OK,
     EXIT_USAGE,
-    _fail,
-    _HelpFormatter,
-    _float_list,
-    _nonnegative_float,
-    _nonnegative_int,
-    _Parser,
-    _positive_float,
-    _positive_int,
-    _reporting,
+    HelpFormatter,
+    Parser,
+    fail,
+    float_list,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    reporting,
 )
 
 __all__ = ["SUBCOMMANDS", "main"]
@@ -60,7 +60,7 @@ def _levels(text: str) -> tuple[str, ...]:
 
 
 def _alpha(text: str) -> float:
-    value = _nonnegative_float(text)
+    value = nonnegative_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be from 0 (content) to 1 (full style)")
     return value
@@ -69,8 +69,8 @@ def _alpha(text: str) -> float:
 def _train_parser(prog: str) -> argparse.ArgumentParser:
     from ..core.assets import images_dir
 
-    p = _Parser(prog=f"{prog} train", description="Train a feed-forward model on a folder of images.",
-                formatter_class=_HelpFormatter)
+    p = Parser(prog=f"{prog} train", description="Train a feed-forward model on a folder of images.",
+                formatter_class=HelpFormatter)
     p.add_argument("kind", choices=("fast", "adain", "wct"),
                    help="fast: Johnson et al.'s network for the given style(s) (several styles: Dumoulin et "
                         "al.'s multi-style network); adain: the AdaIN decoder; wct: WCT's decoders")
@@ -89,41 +89,41 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--export", default=None, metavar="PT",
                    help="also write a small copy for sharing (float16, no optimiser state)")
     p.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves")
-    p.add_argument("--iterations", type=_positive_int, default=2000, help="optimiser steps in total")
-    p.add_argument("--batch_size", "--batch-size", type=_positive_int, default=4, help="crops per step")
-    p.add_argument("--crop", type=_positive_int, default=None,
+    p.add_argument("--iterations", type=positive_int, default=2000, help="optimiser steps in total")
+    p.add_argument("--batch_size", "--batch-size", type=positive_int, default=4, help="crops per step")
+    p.add_argument("--crop", type=positive_int, default=None,
                    help="side of the training crops, px (default: 256, or the --init_model's)")
-    p.add_argument("--learning_rate", "--learning-rate", type=_positive_float, default=None,
+    p.add_argument("--learning_rate", "--learning-rate", type=positive_float, default=None,
                    help="Adam's step size (default: 1e-3 for fast, 1e-4 for the decoders and a fine-tune "
                         "from --init_model)")
-    p.add_argument("--width", type=_positive_float, default=None,
+    p.add_argument("--width", type=positive_float, default=None,
                    help="network width: fast, channels of the first layer (Johnson: 32); "
                         "decoders, a factor on VGG's channel counts (default: 32 and 1.0)")
-    p.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=None,
+    p.add_argument("--content_weight", "--content-weight", type=nonnegative_float, default=None,
                    help="weight of the content loss (default: 1)")
-    p.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=None,
+    p.add_argument("--style_weight", "--style-weight", type=nonnegative_float, default=None,
                    help="weight of the style loss (default: 2e4 for fast, 10 for adain)")
-    p.add_argument("--tv_weight", "--tv-weight", type=_nonnegative_float, default=None,
+    p.add_argument("--tv_weight", "--tv-weight", type=nonnegative_float, default=None,
                    help="fast only (default: 1e-6)")
     p.add_argument("--init_model", "--init-model", default=None, metavar="NAME|PT",
                    help="fast: start from this fast model's weights (a shipped name or a checkpoint); its crop, "
                         "loss weights, layers and VGG weights become the defaults, so the look is kept")
-    p.add_argument("--temporal_weight", "--temporal-weight", type=_nonnegative_float, default=None, metavar="W",
+    p.add_argument("--temporal_weight", "--temporal-weight", type=nonnegative_float, default=None, metavar="W",
                    help="fast: train a stable video network, with a temporal loss on simulated motion of the "
                         "crops (nstlib.video.stable; try 2000 with --init_model); the result is a fast model")
-    p.add_argument("--checkpoint_every", "--checkpoint-every", type=_nonnegative_int, default=200,
+    p.add_argument("--checkpoint_every", "--checkpoint-every", type=nonnegative_int, default=200,
                    help="steps between checkpoints (0: only at the end and on Ctrl-C)")
     p.add_argument("--weights", default=None, help="the VGG19 of the loss and the encoders: caffe (bundled, the "
                    "default), torchvision, random (tests), or a .pth path; a decoder only works with the encoder "
                    "it was trained against")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps; "
                    "under torchrun, cuda is each process's own GPU")
-    p.add_argument("--num_workers", "--num-workers", type=_nonnegative_int, default=0,
+    p.add_argument("--num_workers", "--num-workers", type=nonnegative_int, default=0,
                    help="processes that decode and crop the coming batches while the model trains (a few per GPU "
                         "for COCO; the batches are the same as with 0)")
     p.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the crops")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
-    p.add_argument("--log_every", "--log-every", type=_nonnegative_int, default=None, metavar="N",
+    p.add_argument("--log_every", "--log-every", type=nonnegative_int, default=None, metavar="N",
                    help="print the loss every N steps (default: every tenth of the run when stderr is not "
                         "a terminal)")
     return p
@@ -135,19 +135,19 @@ def _inference_parser(kind: str, prog: str) -> argparse.ArgumentParser:
     what = {"fast": "Stylise with a trained fast network (one forward pass).",
             "adain": "Arbitrary style transfer with AdaIN (any style image, one forward pass).",
             "wct": "Universal style transfer with the whitening and colouring transform (any style image)."}
-    p = _Parser(prog=f"{prog} {kind}", description=what[kind],
-                formatter_class=_HelpFormatter)
+    p = Parser(prog=f"{prog} {kind}", description=what[kind],
+                formatter_class=HelpFormatter)
     p.add_argument("--model", required=True, help="a shipped model's name (see `models`) or a checkpoint path")
     p.add_argument("--content_path", "--content-path", default=str(default_content()),
                    help="content photo: a file path or an http(s) URL")
     p.add_argument("--output_path", "--output-path", default=f"outputs/{kind}.png",
                    help="where to write the result (PNG/JPEG by extension); never one of the inputs")
-    p.add_argument("--image_size", "--image-size", type=_positive_int, default=512,
+    p.add_argument("--image_size", "--image-size", type=positive_int, default=512,
                    help="longer side of the output, px")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     if kind == "fast":
-        p.add_argument("--style", type=_nonnegative_int, default=None, help="style index of a multi-style network")
-        p.add_argument("--style_mix", "--style-mix", type=_float_list, default=None, metavar="W1,W2,...",
+        p.add_argument("--style", type=nonnegative_int, default=None, help="style index of a multi-style network")
+        p.add_argument("--style_mix", "--style-mix", type=float_list, default=None, metavar="W1,W2,...",
                        help="mix the styles of a multi-style network, one weight per style")
     else:
         p.add_argument("--style_path", "--style-path", nargs="+", default=[str(default_style())], metavar="STYLE",
@@ -156,7 +156,7 @@ def _inference_parser(kind: str, prog: str) -> argparse.ArgumentParser:
         p.add_argument("--preserve_color", "--preserve-color", action="store_true",
                        help="match the style's colours to the content's first")
         if kind == "adain":
-            p.add_argument("--style_blend", "--style-blend", type=_float_list, default=None, metavar="W1,W2,...",
+            p.add_argument("--style_blend", "--style-blend", type=float_list, default=None, metavar="W1,W2,...",
                            help="interpolate between several styles")
         else:
             p.add_argument("--levels", type=_levels, default=None, help="the levels to use, deepest first "
@@ -293,7 +293,8 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
     from ..feedforward.models import export_model
     from ..scale.distributed import batch_rows
     from ..feedforward.training import TrainConfig, TrainError, plot_training, train
-    from ..gatys.transfer import ConfigError, resolve_device
+    from ..core.devices import resolve_device
+    from ..core.errors import ConfigError
 
     d = _DEFAULTS[args.kind]
     try:
@@ -321,9 +322,9 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
         if init is not None:  # the fine-tuned model records how its starting weights were made
             task.prior_commands = list(getattr(init, "commands", None) or [])
     except (TrainError, ConfigError, ImageError, ValueError) as exc:
-        return _fail(prog, str(exc)) if main else EXIT_USAGE
+        return fail(prog, str(exc)) if main else EXIT_USAGE
 
-    progress, log_every = _reporting(args.quiet, args.log_every, args.iterations)
+    progress, log_every = reporting(args.quiet, args.log_every, args.iterations)
 
     def log(step: int, values: dict) -> None:
         if step % log_every == 0 or step == args.iterations:
@@ -344,14 +345,14 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
         result = train(task, config, args.checkpoint, resume=args.resume, progress=progress,
                        callback=log if log_every else None)
     except TrainError as exc:
-        return _fail(prog, str(exc)) if main else EXIT_USAGE
+        return fail(prog, str(exc)) if main else EXIT_USAGE
     if not main:
         return {"nonfinite": EXIT_NONFINITE, "interrupted": EXIT_INTERRUPTED, "failed": EXIT_NONFINITE}.get(
             result.status, EXIT_OK)
     if args.plot and result.history:
         plot_training(result.history, f"Training {args.kind} ({result.step} steps)", args.plot)
     if result.status == "nonfinite":
-        return _fail(prog, f"{result.message}; the checkpoint {args.checkpoint} holds the last good state",
+        return fail(prog, f"{result.message}; the checkpoint {args.checkpoint} holds the last good state",
                      EXIT_NONFINITE)
     if args.export and result.status == "done":
         export_model(args.checkpoint, args.export)
@@ -367,7 +368,8 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
     from ..core.images import ImageError, check_output_path, load_image, save_image
     from ..feedforward.models import load_model
     from ..feedforward.training import TrainError
-    from ..gatys.transfer import ConfigError, resolve_device
+    from ..core.devices import resolve_device
+    from ..core.errors import ConfigError
 
     styles_in = getattr(args, "style_path", [])
     try:
@@ -391,7 +393,7 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
                 image = model.stylize(content, styles[0], alpha=args.alpha, levels=args.levels,
                                       preserve_color=args.preserve_color)
     except (TrainError, ConfigError, ImageError, ValueError) as exc:
-        return _fail(prog, f"{kind}: {exc}")
+        return fail(prog, f"{kind}: {exc}")
     save_image(image, output)
     print(f"saved {output}")
     return EXIT_OK

@@ -17,17 +17,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .main import (
+from .args import (
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
     EXIT_OK,
-    _fail,
-    _HelpFormatter,
-    _nonnegative_float,
-    _Parser,
-    _positive_int,
-    _reporting,
+    HelpFormatter,
+    Parser,
     add_run_options,
+    fail,
+    nonnegative_float,
+    positive_int,
+    reporting,
     run_subcommand,
 )
 
@@ -51,7 +51,7 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     from ..mesh.texture import TextureConfig
 
     d = TextureConfig()
-    p = _Parser(prog=f"{prog} mesh", formatter_class=_HelpFormatter,
+    p = Parser(prog=f"{prog} mesh", formatter_class=HelpFormatter,
                 description="Stylise the texture of a 3D mesh through a differentiable renderer: every "
                             "view of the result carries the style, and the views agree.")
     p.add_argument("--mesh", default="torus",
@@ -63,23 +63,23 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("gatys", "adain"), default="gatys",
                    help="gatys: optimise the texture through random views (consistent); adain: the shipped "
                         "AdaIN network on 8 views around the mesh, averaged back into the texture (fast, blurrier)")
-    p.add_argument("--texture_size", "--texture-size", type=_positive_int, default=d.texture_size, help="texture side, texels")
-    p.add_argument("--render_size", "--render-size", type=_positive_int, default=d.render_size, help="side of the views, px")
-    p.add_argument("--views", type=_positive_int, default=d.views, help="random views per step")
-    p.add_argument("--num_steps", "--num-steps", type=_positive_int, default=d.num_steps, help="Adam steps")
-    p.add_argument("--learning_rate", "--learning-rate", type=_nonnegative_float, default=d.learning_rate)
-    p.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=d.style_weight)
-    p.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=d.content_weight,
+    p.add_argument("--texture_size", "--texture-size", type=positive_int, default=d.texture_size, help="texture side, texels")
+    p.add_argument("--render_size", "--render-size", type=positive_int, default=d.render_size, help="side of the views, px")
+    p.add_argument("--views", type=positive_int, default=d.views, help="random views per step")
+    p.add_argument("--num_steps", "--num-steps", type=positive_int, default=d.num_steps, help="Adam steps")
+    p.add_argument("--learning_rate", "--learning-rate", type=nonnegative_float, default=d.learning_rate)
+    p.add_argument("--style_weight", "--style-weight", type=nonnegative_float, default=d.style_weight)
+    p.add_argument("--content_weight", "--content-weight", type=nonnegative_float, default=d.content_weight,
                    help="keep the views close to the starting texture's (its shading, for a plain one)")
-    p.add_argument("--tv_weight", "--tv-weight", type=_nonnegative_float, default=d.tv_weight)
-    p.add_argument("--style_scale", "--style-scale", type=_nonnegative_float, default=d.style_scale,
+    p.add_argument("--tv_weight", "--tv-weight", type=nonnegative_float, default=d.tv_weight)
+    p.add_argument("--style_scale", "--style-scale", type=nonnegative_float, default=d.style_scale,
                    help="style image size relative to the views: smaller gives finer strokes")
     p.add_argument("--elevation", type=_range, default=d.elevation, metavar="MIN,MAX",
                    help="range of camera elevations, degrees")
     p.add_argument("--distance", type=_range, default=d.distance, metavar="MIN,MAX",
                    help="range of camera distances (the mesh fits in the unit sphere)")
     p.add_argument("--unlit", action="store_true", help="optimise unlit views (the albedo) instead of random lights")
-    p.add_argument("--frames", type=_positive_int, default=36, help="frames of the turntable GIF")
+    p.add_argument("--frames", type=positive_int, default=36, help="frames of the turntable GIF")
     p.add_argument("--weights", default="caffe", help="VGG19 weights: caffe, torchvision, random or a .pth file")
     add_run_options(p)
     return p
@@ -101,12 +101,13 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     from ..mesh.meshes import load_mesh, save_textured
     from ..mesh.render import RenderError
     from ..mesh.texture import TextureConfig, stylize_texture, turntable
-    from ..gatys.transfer import ConfigError, resolve_device
+    from ..core.devices import resolve_device
+    from ..core.errors import ConfigError
     from ..video.io import write_gif
 
     name = f"{prog} mesh"
     inputs = [args.mesh, args.style_path]
-    progress, _ = _reporting(args.quiet, 0, 1)
+    progress, _ = reporting(args.quiet, 0, 1)
     try:
         device = resolve_device(args.device)
         check_writable_path(args.output, inputs, (".glb", ".obj"))
@@ -128,7 +129,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         else:
             result = stylize_texture(mesh, style, config, progress=progress)
     except (RenderError, ImageError, ConfigError, ValueError) as exc:
-        return _fail(name, str(exc))
+        return fail(name, str(exc))
     save_textured(mesh, result.texture, files["glb"])
     save_textured(mesh, result.texture, files["obj"])  # also writes the .mtl and the .png
     write_gif(turntable(mesh, result.texture, frames=args.frames, size=256), files["gif"], fps=12)
@@ -138,7 +139,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
               f"{written}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if result.status == "nonfinite":
-        return _fail(name, f"the loss became non-finite; saved the last good texture: {written} "
+        return fail(name, f"the loss became non-finite; saved the last good texture: {written} "
                            "(lower --learning_rate)", EXIT_NONFINITE)
     steps = len(result.history.get("total", []))
     detail = (f"{steps} steps in {result.seconds:.0f} s, {result.seconds / max(steps, 1):.2f} s per step; "
@@ -152,7 +153,7 @@ def _adain(mesh, style, config):
     """The fast baseline as a :class:`~nstlib.mesh.texture.TextureResult`: AdaIN on 8 views, back-projected."""
     import time
 
-    from ..bench.mesh import training_cameras
+    from ..mesh.texture import training_cameras
     from ..feedforward.models import load_model
     from ..mesh.texture import TextureResult, adain_backproject
 

@@ -16,18 +16,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .main import (
+from .args import (
     EXIT_INTERRUPTED,
     EXIT_OK,
-    _fail,
-    _HelpFormatter,
-    _nonnegative_float,
-    _nonnegative_int,
-    _Parser,
-    _positive_float,
-    _positive_int,
-    _reporting,
+    HelpFormatter,
+    Parser,
     add_run_options,
+    fail,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    reporting,
     run_subcommand,
 )
 
@@ -48,7 +48,7 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     from ..core.assets import default_style
     from ..video.transfer import METHODS
 
-    p = _Parser(prog=f"{prog} video", formatter_class=_HelpFormatter,
+    p = Parser(prog=f"{prog} video", formatter_class=HelpFormatter,
                 description="Stylise a video (mp4, webm, mov, gif, or a folder of numbered frames). "
                             "Resumable: run the same command again to continue.")
     p.add_argument("--video_path", "--video-path", required=True, help="the input clip or frame folder")
@@ -61,27 +61,27 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="feed-forward model: a shipped name (see `models`) or a checkpoint "
                         "(default: the shipped one of the method)")
-    p.add_argument("--style", type=_nonnegative_int, default=None, help="style index of a multi-style fast network")
-    p.add_argument("--alpha", type=_nonnegative_float, default=1.0, help="AdaIN/WCT content-style blend, 0..1")
+    p.add_argument("--style", type=nonnegative_int, default=None, help="style index of a multi-style fast network")
+    p.add_argument("--alpha", type=nonnegative_float, default=1.0, help="AdaIN/WCT content-style blend, 0..1")
     g = p.add_argument_group("frames")
-    g.add_argument("--image_size", "--image-size", type=_positive_int, default=256,
+    g.add_argument("--image_size", "--image-size", type=positive_int, default=256,
                    help="longer side of the frames, px")
-    g.add_argument("--start", type=_nonnegative_float, default=None, help="first second to read")
-    g.add_argument("--end", type=_positive_float, default=None, help="last second to read")
-    g.add_argument("--fps", type=_positive_float, default=None, help="resample to this frame rate")
-    g.add_argument("--max_frames", "--max-frames", type=_positive_int, default=None, help="stop after N frames")
+    g.add_argument("--start", type=nonnegative_float, default=None, help="first second to read")
+    g.add_argument("--end", type=positive_float, default=None, help="last second to read")
+    g.add_argument("--fps", type=positive_float, default=None, help="resample to this frame rate")
+    g.add_argument("--max_frames", "--max-frames", type=positive_int, default=None, help="stop after N frames")
     g.add_argument("--frames_dir", "--frames-dir", default=None,
                    help="where finished frames go (PNG), for resuming (default: <output>_frames/)")
     g.add_argument("--gif", default=None, help="also write a small looping GIF here")
     o = p.add_argument_group("optimisation (gatys, ruder)")
-    o.add_argument("--num_steps", "--num-steps", type=_positive_int, default=100, help="L-BFGS evaluations per frame")
-    o.add_argument("--style_weight", "--style-weight", type=_nonnegative_float, default=1e6)
-    o.add_argument("--content_weight", "--content-weight", type=_nonnegative_float, default=1.0)
-    o.add_argument("--temporal_weight", "--temporal-weight", type=_nonnegative_float, default=1e3,
+    o.add_argument("--num_steps", "--num-steps", type=positive_int, default=100, help="L-BFGS evaluations per frame")
+    o.add_argument("--style_weight", "--style-weight", type=nonnegative_float, default=1e6)
+    o.add_argument("--content_weight", "--content-weight", type=nonnegative_float, default=1.0)
+    o.add_argument("--temporal_weight", "--temporal-weight", type=nonnegative_float, default=1e3,
                    help="weight of Ruder's temporal loss")
     o.add_argument("--long_term", "--long-term", type=_offsets, default=(1,), metavar="J1,J2,...",
                    help="earlier frames the temporal loss looks at: 1 (short-term) or e.g. 1,2,4 (long-term)")
-    o.add_argument("--passes", type=_positive_int, default=1, help="Ruder's multi-pass variant when > 1")
+    o.add_argument("--passes", type=positive_int, default=1, help="Ruder's multi-pass variant when > 1")
     o.add_argument("--flow", choices=("dis", "tvl1"), default="dis",
                    help="optical flow: OpenCV DIS (fast) or scikit-image TV-L1 (slower, often finer)")
     add_run_options(p)
@@ -97,13 +97,14 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     from ..video.flow import FlowError
     from ..core.images import ImageError, check_writable_path, load_image
     from ..feedforward.training import TrainError
-    from ..gatys.transfer import ConfigError, resolve_device
+    from ..core.devices import resolve_device
+    from ..core.errors import ConfigError
     from ..video.io import VideoError, read_video, write_gif, write_video
     from ..video.transfer import stylize_video
 
     name = f"{prog} video"
     inputs = [args.video_path, args.style_path]
-    progress, _ = _reporting(args.quiet, 0, 1)
+    progress, _ = reporting(args.quiet, 0, 1)
     try:
         device = resolve_device(args.device)
         output = check_writable_path(args.output_path, inputs, (".mp4",))
@@ -123,7 +124,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             num_steps=args.num_steps, style_weight=args.style_weight, content_weight=args.content_weight,
             seed=args.seed, device=str(device))
     except (VideoError, FlowError, ConfigError, ImageError, TrainError, ValueError) as exc:
-        return _fail(name, str(exc))
+        return fail(name, str(exc))
     total = len(video.frames)
     if result.status == "interrupted":
         print(f"{name}: interrupted after {len(result.frames)} of {total} frames; they are in {frames_dir} "

@@ -55,6 +55,8 @@ __all__ = [
     "transfer_chrominance",
     "ycbcr_to_rgb",
     "yiq_to_rgb",
+    "mean_cov",
+    "work_device",
 ]
 
 #: ITU-R BT.601 luma weights (R, G, B): Y = 0.299 R + 0.587 G + 0.114 B.
@@ -109,7 +111,7 @@ def _check_rgb(x: Tensor, name: str) -> None:
         raise ColorError(f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}")
 
 
-def _work_device(device: torch.device) -> torch.device:
+def work_device(device: torch.device) -> torch.device:
     """Where to do float64 linear algebra: the input's device, except MPS (which has no float64)."""
     return torch.device("cpu") if device.type == "mps" else device
 
@@ -238,7 +240,7 @@ def match_luminance_stats(style_y: Tensor, content_y: Tensor) -> Tensor:
             shape = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
             raise ColorError(f"{name} must be a floating-point [B, C, H, W] or [C, H, W] tensor, got {shape}")
     s, c = _batched_pair(style_y, content_y, "style_y", "content_y")
-    work = _work_device(s.device)
+    work = work_device(s.device)
     s64 = s.to(device=work, dtype=torch.float64).flatten(1)
     c64 = c.to(device=work, dtype=torch.float64).flatten(1)
     mu_s, sd_s = s64.mean(1, keepdim=True), s64.std(1, correction=0, keepdim=True)
@@ -287,7 +289,7 @@ def transfer_chrominance(stylized: Tensor, content: Tensor, space: Space = "yiq"
 # ----------------------------------------------------------------------------------------------
 
 
-def _mean_cov(x: Tensor) -> tuple[Tensor, Tensor]:
+def mean_cov(x: Tensor) -> tuple[Tensor, Tensor]:
     """Mean ``[B, 3]`` and population covariance ``[B, 3, 3]`` of the pixels of ``[B, 3, H, W]``."""
     flat = x.flatten(2)  # [B, 3, N]
     mu = flat.mean(2)
@@ -365,9 +367,9 @@ def color_matching_transform(
     _check_rgb(style, "style")
     _check_rgb(content, "content")
     s, c = _batched_pair(style, content, "style", "content")
-    work = _work_device(s.device)
-    mu_s, cov_s = _mean_cov(s.detach().to(device=work, dtype=torch.float64))
-    mu_c, cov_c = _mean_cov(c.detach().to(device=work, dtype=torch.float64))
+    work = work_device(s.device)
+    mu_s, cov_s = mean_cov(s.detach().to(device=work, dtype=torch.float64))
+    mu_c, cov_c = mean_cov(c.detach().to(device=work, dtype=torch.float64))
     eye = torch.eye(3, dtype=torch.float64, device=work)
     cov_s = cov_s + eps * eye
     cov_c = (cov_c + eps * eye).expand_as(cov_s)

@@ -33,28 +33,39 @@ import importlib.resources
 import json
 import os
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import ConfigError, NstlibError
+
 __all__ = [
+    "BLOCK_SIZES",
+    "CHANNELS",
     "LAYER_NAMES",
     "WEIGHT_SOURCES",
     "FeatureError",
     "VGGFeatures",
+    "check_image_sizes",
     "layer_resolution_divisor",
+    "ExtractionSettings",
+    "get_extractor",
     "load_vgg19_state",
     "measure_calibration",
+    "run_extractor",
 ]
 
-_BLOCK_SIZES = (2, 2, 4, 4, 4)
-_CHANNELS = (64, 128, 256, 512, 512)
+#: Convolutions per block of VGG19 (blocks 1 to 5).
+BLOCK_SIZES: tuple[int, ...] = (2, 2, 4, 4, 4)
+#: Output channels of each block's convolutions.
+CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
 
 #: The 16 named layers of VGG19, in network order.
 LAYER_NAMES: tuple[str, ...] = tuple(
-    f"conv{b + 1}_{i + 1}" for b, n in enumerate(_BLOCK_SIZES) for i in range(n)
+    f"conv{b + 1}_{i + 1}" for b, n in enumerate(BLOCK_SIZES) for i in range(n)
 )
 WEIGHT_SOURCES = ("caffe", "torchvision", "random")
 
@@ -68,7 +79,7 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 _CALIBRATION_FILE = "vgg19_calibration.json"
 
 
-class FeatureError(ValueError):
+class FeatureError(NstlibError):
     """A bad layer name, weight source or input size. The message names the value at fault."""
 
 
@@ -154,7 +165,7 @@ def _random_state(seed: int) -> dict[str, tuple[Tensor, Tensor]]:
     gen = torch.Generator().manual_seed(seed)
     state, c_in = {}, 3
     for name in LAYER_NAMES:
-        c_out = _CHANNELS[int(name[4]) - 1]
+        c_out = CHANNELS[int(name[4]) - 1]
         std = (2.0 / (c_in * 9)) ** 0.5  # Kaiming normal, fan-in, for ReLU
         weight = torch.randn(c_out, c_in, 3, 3, generator=gen) * std
         state[name] = (weight, torch.zeros(c_out))
@@ -411,3 +422,39 @@ def calibration_factors(
     tmp.write_text(json.dumps({"weights": os.fspath(weights), "factors": factors}, indent=1))
     os.replace(tmp, cached)
     return factors
+
+
+@functools.lru_cache(maxsize=4)
+def get_extractor(
+    layers: tuple[str, ...], weights: str = "caffe", pooling: str = "max", device: str = "cpu", seed: int = 0
+) -> VGGFeatures:
+    """A cached :class:`VGGFeatures`, so repeated ``stylize`` calls skip loading the weights."""
+    return VGGFeatures(layers, weights=weights, pooling=pooling, device=device, seed=seed)
+
+
+class ExtractionSettings(Protocol):
+    """What :func:`run_extractor` reads of a configuration (:class:`nstlib.core.config.Config` has both)."""
+
+    amp: bool
+    checkpointing: bool
+
+
+def run_extractor(extractor: VGGFeatures, image: Tensor, config: ExtractionSettings) -> dict[str, Tensor]:
+    """``extractor(image)`` as ``config`` asks: float16 autocast on CUDA with ``config.amp``
+    (the Gram matrices stay float32, see :func:`nstlib.core.losses.gram_matrix`) and activation
+    checkpointing with ``config.checkpointing``. ``image`` ``[B, 3, H, W]`` on the extractor's device."""
+    use_amp = config.amp and image.device.type == "cuda"
+    with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+        return extractor(image, checkpoint=config.checkpointing)
+
+
+def check_image_sizes(extractor: VGGFeatures, content: Tensor, styles: Sequence[Tensor]) -> None:
+    """Raise :class:`~nstlib.core.errors.ConfigError` if an image ``[1, 3, H, W]`` is smaller than
+    ``extractor.min_side`` on a side: too small for the deepest layer the extractor uses."""
+    for what, img in (("content", content), *(("style", s) for s in styles)):
+        h, w = img.shape[-2:]
+        if min(h, w) < extractor.min_side:
+            raise ConfigError(
+                f"the {what} image is {w}×{h} px, too small for the deepest layer used; "
+                f"it needs at least {extractor.min_side} px on each side"
+            )

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Union
 
 import numpy as np
 import torch
@@ -40,7 +40,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from .errors import NstlibError
+
 __all__ = [
+    "ImageLike",
     "DEFAULT_MAX_PIXELS",
     "ImageError",
     "MAX_SOURCE_PIXELS",
@@ -84,7 +87,11 @@ _ORIENTATION_TRANSPOSE = {
 }
 
 
-class ImageError(ValueError):
+#: What an image argument may be: a tensor ``[1, 3, H, W]``, or a path or URL to load.
+ImageLike = Union[Tensor, str, os.PathLike]
+
+
+class ImageError(NstlibError):
     """Bad image input. The message is ONE clear line that names the file, URL or value at fault."""
 
     def __init__(self, message: str) -> None:

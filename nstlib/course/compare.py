@@ -24,7 +24,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..gatys.transfer import Config, Result, StepInfo, _initial_image, stylize
+from ..core.config import Config
+from ..core.optimize import StepInfo
+from ..gatys.transfer import initial_image, Result, stylize
 
 __all__ = [
     "RunSummary",
@@ -151,7 +153,7 @@ def start_image(config: Config, content: Tensor, style: Tensor) -> Tensor:
     Returns:
         ``[1, 3, H, W]`` on the CPU, the content's shape.
     """
-    return _initial_image(config.init, content.detach().cpu(), style.detach().cpu(), config.seed).clamp(0.0, 1.0)
+    return initial_image(config.init, content.detach().cpu(), style.detach().cpu(), config.seed).clamp(0.0, 1.0)
 
 
 def best_so_far(values: Sequence[float]) -> list[float]:

@@ -33,7 +33,11 @@ from torch import Tensor
 
 from ..core.images import load_image, resize, to_pil
 from ..core.losses import content_loss, gram_matrix, total_style_loss, tv_loss
-from ..gatys.transfer import PRESETS, Config, Result, StepInfo, StylizeInterrupted, get_extractor, resolve_device, stylize
+from ..core.config import PRESETS, Config
+from ..core.devices import resolve_device
+from ..core.features import get_extractor
+from ..core.optimize import StepInfo
+from ..gatys.transfer import Result, stylize, StylizeInterrupted
 
 __all__ = ["Explorer", "PNG_SIGNATURE", "measure", "png_bytes", "weight_grid_figure"]
 
@@ -124,19 +128,19 @@ def weight_grid_figure(
         A constrained-layout figure; its x label is "β (style weight)", its y label
         "α (content weight)".
     """
-    from .notebook import _to_hwc
+    from .notebook import to_hwc
 
     missing = [(a, b) for a in alphas for b in betas if (a, b) not in images]
     if missing:
         raise KeyError(f"weight_grid_figure: no image for (α, β) = {missing[0]}")
-    first = _to_hwc(images[alphas[0], betas[0]])
+    first = to_hwc(images[alphas[0], betas[0]])
     aspect = first.shape[0] / first.shape[1]
     fig = Figure(figsize=(width * len(betas) + 0.8, width * aspect * len(alphas) + 1.0), layout="constrained")
     axes = fig.subplots(len(alphas), len(betas), squeeze=False)
     for i, a in enumerate(alphas):
         for j, b in enumerate(betas):
             ax = axes[i, j]
-            ax.imshow(_to_hwc(images[a, b]))
+            ax.imshow(to_hwc(images[a, b]))
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:

@@ -5,7 +5,7 @@ every output: the Gatys losses on the bundled (Caffe) VGG19 with the default lay
 :class:`nstlib.gatys.transfer.Config` (content conv4_2, style conv1_1…conv5_1), unweighted. So the
 numbers compare the methods, not their own training objectives.
 
-- :func:`evaluate` gives the content and style losses of one image;
+- :func:`evaluate` (from :mod:`nstlib.core.metrics`) gives the content and style losses of one image;
 - :func:`time_call` measures seconds per call (median of repeats, device synchronised);
 - :func:`compare_methods` runs the methods and returns one :class:`MethodRow` each;
 - :func:`format_table` and :func:`plot_grid` turn the rows into the table and the figure of
@@ -23,8 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..core.losses import content_loss, gram_matrix
-from ..gatys.transfer import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, get_extractor
+from ..core.metrics import evaluate
 
 __all__ = ["MethodRow", "evaluate", "time_call", "training_cost", "compare_methods", "format_table",
            "plot_grid", "plot_tradeoff", "FLEXIBILITY"]
@@ -58,29 +57,6 @@ class MethodRow:
     train_steps: int = 0
     flexibility: str = ""
     image: Tensor | None = field(default=None, repr=False)
-
-
-def evaluate(image: Tensor, content: Tensor, style: Tensor, weights: str = "caffe",
-             device: str | torch.device = "cpu") -> dict[str, float]:
-    """The fixed evaluator: unweighted Gatys content and style losses of ``image``.
-
-    Args:
-        image, content: ``[1, 3, H, W]`` in [0, 1], the same size.
-        style: ``[1, 3, h, w]`` in [0, 1].
-
-    Returns:
-        ``{"content": MSE at conv4_2, "style": Σ over conv1_1…conv5_1 of the Gram MSE}``.
-    """
-    if image.shape != content.shape:
-        raise ValueError(f"evaluate: image {tuple(image.shape)} and content {tuple(content.shape)} differ in shape")
-    layers = tuple(dict.fromkeys((*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS)))
-    net = get_extractor(layers, weights, "max", str(device), 0)
-    with torch.no_grad():
-        fi, fc, fs = (net(x.to(device)) for x in (image, content, style))
-        c = sum(float(content_loss(fi[n], fc[n])) for n in DEFAULT_CONTENT_LAYERS)
-        s = sum(float(torch.nn.functional.mse_loss(gram_matrix(fi[n]), gram_matrix(fs[n])))
-                for n in DEFAULT_STYLE_LAYERS)
-    return {"content": c, "style": s}
 
 
 def _sync(device: torch.device) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ..gatys.transfer import Config, Result, stylize
+from ..core.config import Config
+from ..gatys.transfer import Result, stylize
 
 __all__ = ["Comparison", "compare", "default_scales", "time_to_reach"]
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from ..gatys.plots import plot_history
 
 __all__ = [
     "COURSE_PRESETS",
@@ -39,14 +40,9 @@ __all__ = [
     "plot_history",
     "setup",
     "show_images",
+    "to_hwc",
 ]
 
-_TERM_STYLE = {
-    "total": dict(color="black", linewidth=2.0),
-    "content": dict(color="tab:blue"),
-    "style": dict(color="tab:red"),
-    "tv": dict(color="tab:green"),
-}
 
 
 @dataclass(frozen=True)
@@ -114,7 +110,7 @@ def setup(seed: int = 0) -> str:
     import matplotlib
     import torch
 
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     torch.manual_seed(seed)
     try:  # in a notebook, show the Figure objects that cells return
@@ -163,7 +159,7 @@ def _photos_as_jpeg(shell) -> None:
     formatters["image/jpeg"].for_type(Figure, jpeg)
 
 
-def _to_hwc(image):
+def to_hwc(image):
     """``[1,3,H,W]`` or ``[3,H,W]`` tensor, or PIL image -> array ``[H,W,3]`` in [0, 1]."""
     import numpy as np
     import torch
@@ -193,7 +189,7 @@ def show_images(
     n = len(images)
     ncols = ncols or n
     nrows = -(-n // ncols)
-    first = _to_hwc(images[0])
+    first = to_hwc(images[0])
     aspect = first.shape[0] / first.shape[1]
     fig = Figure(figsize=(width * ncols, width * aspect * nrows + (0.5 if suptitle else 0.2) + 0.3 * nrows),
                  layout="constrained")
@@ -202,7 +198,7 @@ def show_images(
         if i >= n:
             ax.set_axis_off()
             continue
-        arr = _to_hwc(images[i])
+        arr = to_hwc(images[i])
         ax.imshow(arr)
         label = titles[i] if titles else ""
         ax.set_title(f"{label}\n{arr.shape[1]}×{arr.shape[0]} px" if label else f"{arr.shape[1]}×{arr.shape[0]} px",
@@ -265,54 +261,6 @@ class LivePreview:
             self._handle = display(html, display_id=True)
         else:
             self._handle.update(html)
-
-
-def plot_history(
-    history: Mapping[str, Sequence[float]],
-    ax: Axes | None = None,
-    *,
-    x: str = "step",
-    per_layer: bool = False,
-    title: str = "Loss terms during optimisation",
-    label_prefix: str = "",
-    terms: Sequence[str] = ("total", "content", "style", "tv"),
-) -> Figure:
-    """Plot each weighted loss term of a :class:`nstlib.gatys.transfer.Result` history on a log scale.
-
-    Args:
-        history: ``Result.history`` (keys ``total``, ``content``, ``style``, ``tv``,
-            ``style/<layer>``, ``seconds``).
-        ax: axes to draw on; a new figure is made if None.
-        x: ``"step"`` (loss evaluations) or ``"seconds"`` (wall time).
-        per_layer: also draw each style layer's contribution (dashed).
-        title: the axes title.
-        label_prefix: put before each legend label (to compare runs on one axes).
-        terms: which terms to draw.
-
-    Returns:
-        The figure that holds the axes.
-    """
-    if ax is None:
-        fig = Figure(figsize=(7, 4), layout="constrained")
-        ax = fig.add_subplot()
-    fig = ax.get_figure()
-    n = len(history.get("total", ()))
-    xs = list(history["seconds"]) if x == "seconds" else list(range(1, n + 1))
-    for term in terms:
-        values = history.get(term, ())
-        if len(values) and max(values) > 0:
-            ax.plot(xs, values, label=f"{label_prefix}{term}", **_TERM_STYLE.get(term, {}))
-    if per_layer:
-        for key, values in history.items():
-            if key.startswith("style/") and len(values) and max(values) > 0:
-                ax.plot(xs, values, linestyle="--", linewidth=1, label=f"{label_prefix}{key}")
-    ax.set_yscale("log")
-    ax.set_xlabel("wall time (s)" if x == "seconds" else "loss evaluation (forward + backward pass)")
-    ax.set_ylabel("weighted loss (log scale)")
-    ax.set_title(title)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    return fig
 
 
 # --------------------------------------------------------------------------------------------

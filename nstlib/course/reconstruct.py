@@ -121,7 +121,7 @@ def layer_errors(
     Returns:
         ``[N, L]`` float64 tensor of errors (row = image, column = layer).
     """
-    from ..gatys.transfer import get_extractor
+    from ..core.features import get_extractor
 
     if kind not in ("content", "style"):
         raise ValueError(f"kind must be 'content' or 'style', got {kind!r}")

@@ -89,7 +89,7 @@ def style_distances(
     from ..controls.masks import guided_gram_matrix, masks_for_layers
 
     if extractor is None:
-        from ..gatys.transfer import get_extractor
+        from ..core.features import get_extractor
 
         extractor = get_extractor(tuple(layers), "caffe", "max", "cpu", 0)
     device = next(extractor.buffers()).device

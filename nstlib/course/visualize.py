@@ -163,7 +163,7 @@ def feature_grid(
     Each row is labelled with the layer, its feature map's size and its fraction of the input's
     resolution; each panel with the channel index and its mean activation.
     """
-    from .notebook import _to_hwc
+    from .notebook import to_hwc
 
     names = list(features)
     if not names:
@@ -184,7 +184,7 @@ def feature_grid(
         except ValueError:
             label = f"{name}\n{w}×{h}"
         if image is not None:
-            row[0].imshow(_to_hwc(image))
+            row[0].imshow(to_hwc(image))
             row[0].set_title("input", fontsize="small")
         for ax, ch in zip(row[extra:], chosen):
             ax.imshow(f[ch].numpy(), cmap="viridis", interpolation="nearest")

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..core.features import _BLOCK_SIZES, _CHANNELS, FeatureError, VGGFeatures, canonical_layer
+from ..core.features import BLOCK_SIZES, CHANNELS, FeatureError, VGGFeatures, canonical_layer
 
 __all__ = [
     "LEVELS",
@@ -46,6 +46,11 @@ __all__ = [
     "canonical_level",
     "mean_std",
     "mean_std_style_loss",
+    "check_alpha",
+    "check_image",
+    "encoder_input",
+    "module_device",
+    "pad_to_multiple",
 ]
 
 #: The encoder levels a :class:`Decoder` can invert (``convB_1`` is accepted as an alias).
@@ -74,7 +79,7 @@ def canonical_level(level: str, error: type[ValueError] = AdaINError) -> str:
     return name
 
 
-def _check_image(image: object, name: str, error: type[ValueError], single: bool = False) -> Tensor:
+def check_image(image: object, name: str, error: type[ValueError], single: bool = False) -> Tensor:
     """Check an RGB batch ``[B, 3, H, W]`` (``B == 1`` if ``single``) and return it."""
     if not isinstance(image, Tensor):
         raise error(f"{name} must be a torch.Tensor, got {type(image).__name__}")
@@ -86,7 +91,8 @@ def _check_image(image: object, name: str, error: type[ValueError], single: bool
     return image
 
 
-def _check_alpha(alpha: float, error: type[ValueError]) -> float:
+def check_alpha(alpha: float, error: type[ValueError]) -> float:
+    """``alpha`` as a float, or ``error`` if it is not a number in [0, 1] (the content-style mix)."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
         raise error(f"alpha must be a number in [0, 1], got {alpha!r}")
     return float(alpha)
@@ -110,7 +116,7 @@ def _normalised_weights(weights: Sequence[float] | None, count: int) -> list[flo
     return [float(v) / total for v in weights]
 
 
-def _pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
+def pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
     """Pad ``[B, C, H, W]`` at the bottom and right up to multiples of ``multiple``.
 
     Reflection padding where the image is large enough for it, else edge replication.
@@ -123,12 +129,13 @@ def _pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
     return F.pad(image, (0, pw, 0, ph), mode=mode)
 
 
-def _module_device(module: nn.Module | None) -> torch.device | None:
+def module_device(module: nn.Module | None) -> torch.device | None:
+    """The device of ``module``'s first parameter, or None for None or a module without parameters."""
     param = next(module.parameters(), None) if module is not None else None
     return param.device if param is not None else None
 
 
-def _encoder_input(image: Tensor, encoder: VGGFeatures) -> Tensor:
+def encoder_input(image: Tensor, encoder: VGGFeatures) -> Tensor:
     """``image`` on the encoder's device and dtype."""
     return image.to(device=encoder.device, dtype=encoder.mean.dtype)
 
@@ -236,12 +243,12 @@ def _decoder_plan(block: int, width: float) -> list[tuple[int, int, bool]]:
     ``relu{block}_1`` down to RGB."""
 
     def hidden(k: int) -> int:
-        return max(1, round(_CHANNELS[k - 1] * width))
+        return max(1, round(CHANNELS[k - 1] * width))
 
-    plan, current = [], _CHANNELS[block - 1]
+    plan, current = [], CHANNELS[block - 1]
     for k in range(block, 0, -1):
         # block ``block`` contributes only its first convolution; earlier blocks all of theirs.
-        n_convs = 1 if k == block else _BLOCK_SIZES[k - 1]
+        n_convs = 1 if k == block else BLOCK_SIZES[k - 1]
         for _ in range(n_convs - 1):
             plan.append((current, hidden(k), False))
             current = hidden(k)
@@ -282,7 +289,7 @@ class Decoder(nn.Module):
         self.level = canon
         self.width = float(width)
         self.scale = 2 ** (block - 1)
-        self.in_channels = _CHANNELS[block - 1]
+        self.in_channels = CHANNELS[block - 1]
         self.arch = {"level": level, "width": width}
         layers: list[nn.Module] = []
         plan = _decoder_plan(block, self.width)
@@ -337,7 +344,7 @@ class AdaIN(nn.Module):
         super().__init__()
         if decoder is not None and not isinstance(decoder, Decoder):
             raise AdaINError(f"decoder must be an nstlib.feedforward.adain.Decoder, got {type(decoder).__name__}")
-        device = device if device is not None else _module_device(decoder)
+        device = device if device is not None else module_device(decoder)
         self.encoder = VGGFeatures(STYLE_LAYERS, weights=weights, device=device)
         self.decoder = (decoder if decoder is not None else Decoder()).to(self.encoder.device)
 
@@ -369,11 +376,11 @@ class AdaIN(nn.Module):
             ``t``; ``style`` is :func:`mean_std_style_loss` over :data:`STYLE_LAYERS`. Only the
             decoder's parameters receive gradients.
         """
-        _check_image(content, "content", AdaINError)
-        _check_image(style, "style", AdaINError)
+        check_image(content, "content", AdaINError)
+        check_image(style, "style", AdaINError)
         if style.shape[0] not in (1, content.shape[0]):
             raise AdaINError(f"style batch {style.shape[0]} does not match content batch {content.shape[0]}")
-        content, style = _encoder_input(content, self.encoder), _encoder_input(style, self.encoder)
+        content, style = encoder_input(content, self.encoder), encoder_input(style, self.encoder)
         with torch.no_grad():
             content_feat = self.encoder(content)[self.level]
             style_feats = self.encoder(style)
@@ -409,24 +416,24 @@ class AdaIN(nn.Module):
             multiples of the decoder's scale (8 at relu4_1) are reflection-padded at the bottom
             and right before encoding and the decoded image is cropped back to ``H × W``.
         """
-        _check_image(content, "content", AdaINError, single=True)
+        check_image(content, "content", AdaINError, single=True)
         styles = [style] if isinstance(style, Tensor) else list(style)
         if not styles:
             raise AdaINError("stylize needs at least one style image")
         for i, s in enumerate(styles):
-            _check_image(s, "style" if len(styles) == 1 else f"style {i}", AdaINError, single=True)
-        alpha = _check_alpha(alpha, AdaINError)
+            check_image(s, "style" if len(styles) == 1 else f"style {i}", AdaINError, single=True)
+        alpha = check_alpha(alpha, AdaINError)
         weights = _normalised_weights(style_weights, len(styles))
 
         out_device = content.device
         h, w = content.shape[-2:]
-        content = _encoder_input(content, self.encoder)
-        styles = [_encoder_input(s, self.encoder) for s in styles]
+        content = encoder_input(content, self.encoder)
+        styles = [encoder_input(s, self.encoder) for s in styles]
         if preserve_color:
             from ..controls.color import match_color_histogram
 
             styles = [match_color_histogram(s, content) for s in styles]
-        content_feat = self.encoder(_pad_to_multiple(content, self.decoder.scale))[self.level]
+        content_feat = self.encoder(pad_to_multiple(content, self.decoder.scale))[self.level]
         target = None
         for weight, s in zip(weights, styles):
             if weight == 0.0:
@@ -459,7 +466,7 @@ class AdaINTask:
     def __init__(self, data, styles, *, batch_size: int = 4, width: float = 1.0, level: str = "relu4_1",
                  content_weight: float = 1.0, style_weight: float = 10.0, weights: str = "caffe",
                  device: str | torch.device = "auto", seed: int = 0) -> None:
-        from ..gatys.transfer import resolve_device
+        from ..core.devices import resolve_device
 
         torch.manual_seed(seed)
         self.adain = AdaIN(Decoder(level, width), weights=weights, device=resolve_device(device))

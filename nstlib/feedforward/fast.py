@@ -217,7 +217,8 @@ class FastTask:
         seed: int = 0,
         net: TransformerNet | None = None,
     ) -> None:
-        from ..gatys.transfer import get_extractor, resolve_device
+        from ..core.devices import resolve_device
+        from ..core.features import get_extractor
 
         if not styles:
             raise ValueError("FastTask needs at least one style image")
@@ -250,10 +251,10 @@ class FastTask:
                 "tv_weight": self.tv_weight, "crop": self.data.crop}
 
     def sample(self, step: int, rows: Sequence[int] | None = None) -> dict[str, Tensor]:
-        from .training import _step_generator
+        from .training import step_generator
 
         images = self.data.batch(step, self.batch_size, rows)
-        gen = _step_generator(self.seed, 2, step)
+        gen = step_generator(self.seed, 2, step)
         styles = torch.randint(0, self.model.n_styles, (self.batch_size,), generator=gen)
         return {"content": images, "style": styles if rows is None else styles[list(rows)]}
 

@@ -95,7 +95,7 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "auto", k
     :class:`nstlib.feedforward.wct.WCT` in eval mode, in float32 on ``device``. ``kind`` checks that the
     checkpoint holds that kind of model (a clear error otherwise).
     """
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     path = resolve_model(source)
     data = read_checkpoint(path)

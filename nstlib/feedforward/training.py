@@ -56,6 +56,7 @@ __all__ = [
     "save_checkpoint",
     "read_checkpoint",
     "plot_training",
+    "step_generator",
 ]
 
 #: The ``format`` field of every checkpoint this project writes.
@@ -83,7 +84,7 @@ class Task(Protocol):
 # Data
 
 
-def _step_generator(seed: int, *keys: int) -> torch.Generator:
+def step_generator(seed: int, *keys: int) -> torch.Generator:
     """A generator seeded by ``seed`` and ``keys`` (deterministic, independent streams)."""
     mixed = seed
     for k in keys:
@@ -172,7 +173,7 @@ class CropDataset:
         out = []
         for k in range(step * batch_size, (step + 1) * batch_size):
             epoch, pos = divmod(k, n)
-            perm = torch.randperm(n, generator=_step_generator(self.seed, 0, epoch))
+            perm = torch.randperm(n, generator=step_generator(self.seed, 0, epoch))
             out.append(int(perm[pos]))
         return out
 
@@ -187,7 +188,7 @@ class CropDataset:
         for j in range(batch_size) if rows is None else rows:
             index = indices[j]
             img = self._image(index)
-            gen = _step_generator(self.seed, 1, step, j)
+            gen = step_generator(self.seed, 1, step, j)
             h, w = img.shape[-2:]
             top = int(torch.randint(0, h - self.crop + 1, (1,), generator=gen))
             left = int(torch.randint(0, w - self.crop + 1, (1,), generator=gen))
@@ -393,7 +394,7 @@ def train(
     from tqdm.auto import tqdm
 
     from ..scale import distributed
-    from ..gatys.transfer import resolve_device
+    from ..core.devices import resolve_device
 
     config = config or TrainConfig()
     several = distributed.init(config.device)

@@ -31,14 +31,14 @@ from torch import Tensor, nn
 
 from .adain import (
     Decoder,
-    _check_alpha,
-    _check_image,
-    _encoder_input,
-    _module_device,
-    _pad_to_multiple,
+    check_alpha,
+    check_image,
+    encoder_input,
+    module_device,
+    pad_to_multiple,
     canonical_level,
 )
-from ..controls.color import _mean_cov, _work_device
+from ..controls.color import mean_cov, work_device
 from ..core.features import VGGFeatures
 
 __all__ = ["WCT", "WCTError", "WCTTask", "decode_whitened", "feature_covariance", "whiten", "whitening_coloring"]
@@ -54,7 +54,7 @@ def _flat64(feat: Tensor, name: str) -> Tensor:
         what = f"{tuple(feat.shape)} {feat.dtype}" if isinstance(feat, Tensor) else type(feat).__name__
         raise WCTError(f"{name} must be floating-point features [C, H, W] or [B, C, H, W], got {what}")
     x = feat if feat.dim() == 4 else feat.unsqueeze(0)
-    return x.to(device=_work_device(x.device), dtype=torch.float64).flatten(2)
+    return x.to(device=work_device(x.device), dtype=torch.float64).flatten(2)
 
 
 def _check_eps(eps: float) -> None:
@@ -86,7 +86,7 @@ def _covariance_power(cov: Tensor, power: float, eps: float) -> Tensor:
 
 def _whiten64(flat: Tensor, eps: float) -> Tensor:
     """Centred, whitened float64 ``[B, C, N]``."""
-    mean, cov = _mean_cov(flat)
+    mean, cov = mean_cov(flat)
     return _covariance_power(cov, -0.5, eps) @ (flat - mean.unsqueeze(-1))
 
 
@@ -121,7 +121,7 @@ def whitening_coloring(content: Tensor, style: Tensor, alpha: float = 1.0, eps: 
         Shaped, typed and placed like ``content``. At ``alpha = 1`` each sample has the style's
         per-channel mean and (population) covariance, up to the dropped eigenvalues.
     """
-    alpha = _check_alpha(alpha, WCTError)
+    alpha = check_alpha(alpha, WCTError)
     _check_eps(eps)
     c, s = _flat64(content, "content"), _flat64(style, "style")
     if s.shape[1] != c.shape[1] or s.shape[0] not in (1, c.shape[0]):
@@ -129,7 +129,7 @@ def whitening_coloring(content: Tensor, style: Tensor, alpha: float = 1.0, eps: 
             f"style {tuple(style.shape)} does not fit content {tuple(content.shape)}: "
             f"they need the same channel count and a style batch of 1 or {c.shape[0]}"
         )
-    mean_s, cov_s = _mean_cov(s)
+    mean_s, cov_s = mean_cov(s)
     colored = _covariance_power(cov_s, 0.5, eps) @ _whiten64(c, eps) + mean_s.unsqueeze(-1)
     colored = colored.reshape(content.shape).to(device=content.device, dtype=content.dtype)
     return alpha * colored + (1.0 - alpha) * content
@@ -168,7 +168,7 @@ class WCT(nn.Module):
             if level in ordered:
                 raise WCTError(f"two decoders were given for {level} (keys {list(decoders)})")
             ordered[level] = decoder
-        device = device if device is not None else _module_device(next(iter(ordered.values())))
+        device = device if device is not None else module_device(next(iter(ordered.values())))
         self.encoders = nn.ModuleDict(
             {level: VGGFeatures([level], weights=weights, device=device) for level in ordered}
         )
@@ -208,9 +208,9 @@ class WCT(nn.Module):
             gradients.
         """
         level = self._level(level)
-        _check_image(images, "images", WCTError)
+        check_image(images, "images", WCTError)
         encoder, decoder = self.encoders[level], self.decoders[level]
-        images = _encoder_input(images, encoder)
+        images = encoder_input(images, encoder)
         with torch.no_grad():
             feat = encoder(images)[level]
         out = decoder(feat)
@@ -243,9 +243,9 @@ class WCT(nn.Module):
             level's scale, and the decoded image is cropped back to ``H × W`` and clamped to
             [0, 1] before the next level encodes it.
         """
-        _check_image(content, "content", WCTError, single=True)
-        _check_image(style, "style", WCTError, single=True)
-        alpha = _check_alpha(alpha, WCTError)
+        check_image(content, "content", WCTError, single=True)
+        check_image(style, "style", WCTError, single=True)
+        alpha = check_alpha(alpha, WCTError)
         if levels is None:
             chosen = list(self.decoders)
         elif isinstance(levels, str):
@@ -258,15 +258,15 @@ class WCT(nn.Module):
 
         out_device = content.device
         h, w = content.shape[-2:]
-        image = _encoder_input(content, self.encoders[chosen[0]])
-        style = _encoder_input(style, self.encoders[chosen[0]])
+        image = encoder_input(content, self.encoders[chosen[0]])
+        style = encoder_input(style, self.encoders[chosen[0]])
         if preserve_color:
             from ..controls.color import match_color_histogram
 
             style = match_color_histogram(style, image)
         for level in chosen:
             encoder, decoder = self.encoders[level], self.decoders[level]
-            content_feat = encoder(_pad_to_multiple(image, decoder.scale))[level]
+            content_feat = encoder(pad_to_multiple(image, decoder.scale))[level]
             target = whitening_coloring(content_feat, encoder(style)[level], alpha)
             image = decoder(target)[..., :h, :w].clamp(0.0, 1.0)
         return image.to(out_device)
@@ -287,7 +287,7 @@ class WCTTask:
     def __init__(self, data, levels: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1"), *, batch_size: int = 4,
                  width: float = 1.0, feature_weight: float = 1.0, weights: str = "caffe",
                  device: str | torch.device = "auto", seed: int = 0) -> None:
-        from ..gatys.transfer import resolve_device
+        from ..core.devices import resolve_device
 
         if not levels:
             raise WCTError("WCTTask needs at least one level")
@@ -333,7 +333,7 @@ def feature_covariance(feat: Tensor) -> tuple[Tensor, Tensor]:
         ``(mean [B, C], cov [B, C, C])`` with ``cov = (f − m)(f − m)ᵀ / (H·W)``, float64, on the
         features' device (the CPU for MPS).
     """
-    return _mean_cov(_flat64(feat, "feat"))
+    return mean_cov(_flat64(feat, "feat"))
 
 
 @torch.no_grad()
@@ -355,11 +355,11 @@ def decode_whitened(model: WCT, image: Tensor, level: str, eps: float = 1e-5) ->
     if not isinstance(model, WCT):
         raise WCTError(f"model must be an nstlib.feedforward.wct.WCT, got {type(model).__name__}")
     level = model._level(level)
-    _check_image(image, "image", WCTError, single=True)
+    check_image(image, "image", WCTError, single=True)
     _check_eps(eps)
     encoder, decoder = model.encoders[level], model.decoders[level]
     h, w = image.shape[-2:]
-    x = _encoder_input(image, encoder)
-    feat = encoder(_pad_to_multiple(x, decoder.scale))[level]
+    x = encoder_input(image, encoder)
+    feat = encoder(pad_to_multiple(x, decoder.scale))[level]
     out = decoder(whiten(feat, eps))[..., :h, :w].clamp(0.0, 1.0)
     return out.float().to(image.device)

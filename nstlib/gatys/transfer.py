@@ -17,22 +17,24 @@ photorealism term (``photo_weight``, :mod:`nstlib.controls.photoreal`) and spati
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import functools
 import math
 import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..core.features import WEIGHT_SOURCES, FeatureError, VGGFeatures, canonical_layer
+from ..core.config import PRESETS, Config, ConfigError, as_config
+from ..core.devices import resolve_device
+from ..core.images import ImageLike
+from ..core.features import check_image_sizes, get_extractor, run_extractor
 from ..core.losses import content_loss, gram_matrix, total_style_loss, tv_loss
+from ..core.optimize import Evaluation, Run, Stage, StepInfo, drive
 
 __all__ = [
     "Config",
@@ -42,274 +44,13 @@ __all__ = [
     "StepInfo",
     "StylizeInterrupted",
     "as_config",
+    "as_image",
     "get_extractor",
+    "initial_image",
     "resolve_device",
+    "run_extractor",
     "stylize",
 ]
-
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise", "style")
-COLOR_MODES = ("luminance", "histogram")
-DEFAULT_CONTENT_LAYERS = ("conv4_2",)
-DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-
-#: The seed's three tuning presets (Gatys' α is ``content_weight``, β is ``style_weight``).
-PRESETS: dict[str, dict[str, float]] = {
-    "high_style": {"style_weight": 1e7, "content_weight": 1.0},
-    "balanced": {"style_weight": 1e6, "content_weight": 1.0},
-    "high_content": {"style_weight": 1e5, "content_weight": 10.0},
-}
-
-# Keys of the seed's CONFIG dict that are not optimisation settings: accepted and ignored.
-_SEED_IO_KEYS = ("content_path", "style_path", "output_path")
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value. The message names the field and the value."""
-
-
-@dataclass(frozen=True)
-class Config:
-    """Settings of one Gatys optimisation. The first six fields are the seed's ``CONFIG``.
-
-    Attributes:
-        image_size: longer side, in pixels, that images loaded from files are resized to.
-        style_weight: β, the weight of the style loss.
-        content_weight: α, the weight of the content loss.
-        tv_weight: γ, the weight of the total-variation loss.
-        num_steps: loss evaluations (forward + backward passes) to spend.
-        learning_rate: Adam's step size on pixels in [0, 1]. L-BFGS ignores it: its step length
-            comes from its curvature estimate and a strong-Wolfe line search.
-        optimizer: ``"lbfgs"`` or ``"adam"``.
-        init: start from the ``"content"`` image, uniform ``"noise"`` or the ``"style"`` image.
-        content_layers, style_layers: VGG19 layer names (see :mod:`nstlib.core.features`).
-        style_layer_weights: optional per-layer multipliers ``w_l`` (default 1 each).
-        weights: VGG19 weight source: ``"caffe"``, ``"torchvision"``, ``"random"`` or a path.
-        pooling: ``"max"`` or ``"avg"``.
-        seed: seeds the noise initialisation and random weights; CPU runs are reproducible.
-        device: ``"auto"`` (cuda, then mps, then cpu) or a torch device string.
-        amp: on CUDA, run the VGG pass under float16 autocast (Gram matrices stay float32).
-        lbfgs_history: L-BFGS memory (pairs of vectors kept); lower it to save memory.
-        lbfgs_line_search: use a strong-Wolfe line search (default). Without it L-BFGS takes unit
-            steps, which overshoot badly in the first iterations (measured at 128 px, 100 steps:
-            best loss after 30 evaluations 706 without, 32 with; after 100, 16.1 against 13.7).
-        style_blend: with several style images, their weights (normalised to sum to 1). The
-            style target of each layer is the weighted mean of their Gram matrices, which has
-            the same gradient as the weighted sum of their style losses. None: equal weights.
-        style_scale: size of the style image relative to the output (longer sides), which sets
-            the size of its brush strokes: 0.5 gives strokes twice as fine. A style tensor is
-            used at its own size when this is 1.
-        preserve_color: None, ``"luminance"`` (stylise the luminance only, then put back the
-            content's chrominance) or ``"histogram"`` (match the style's colour mean and
-            covariance to the content's first). Gatys et al. 2016, "Preserving Color".
-        scales: coarse to fine, e.g. ``(128, 256, 512)``: optimise at each longer side in turn,
-            starting each scale from the previous result upsampled. The evaluations are split
-            equally between the scales, so coarse steps make the run cheaper. The last scale is
-            the output size (it replaces ``image_size`` for images loaded from files).
-        photo_weight: λ of the photorealism term (Luan et al. 2017): the matting Laplacian of
-            the content keeps the output locally an affine function of the content's colours.
-            The term is a sum over all pixel windows, so its effect grows with the image
-            size: about 10 suits 256 px (notebook 12), 100 keeps the content photo unchanged
-            there. 0 turns it off.
-        tile: optimise outputs whose longer side exceeds this many pixels in overlapping tiles
-            of this side, with the style's Gram matrices accumulated over the whole image
-            (:mod:`nstlib.scale.tiling`); only one tile's activations are in memory at a time, and the
-            image, its gradient and the L-BFGS history stay on the CPU. None: never tile. With
-            ``scales``, the coarse scales that fit in one tile run whole.
-        tile_overlap: pixels that neighbouring tiles share. When it is at least twice
-            :func:`nstlib.scale.tiling.receptive_margin` of the layers used, the tiled loss and gradient
-            equal the whole image's; below that, tiles are blended with a raised-cosine window.
-        checkpointing: activation checkpointing through the VGG pass: each block's activations
-            are recomputed during the backward pass instead of being kept (less memory per
-            pixel, about a third more compute). Same result.
-    """
-
-    image_size: int = 512
-    style_weight: float = 1e6
-    content_weight: float = 1.0
-    tv_weight: float = 1e-6
-    num_steps: int = 300
-    learning_rate: float = 0.01
-    optimizer: str = "lbfgs"
-    init: str = "content"
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    style_layer_weights: Mapping[str, float] | None = None
-    weights: str = "caffe"
-    pooling: str = "max"
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False
-    lbfgs_history: int = 100
-    lbfgs_line_search: bool = True
-    style_blend: tuple[float, ...] | None = None
-    style_scale: float = 1.0
-    preserve_color: str | None = None
-    scales: tuple[int, ...] | None = None
-    photo_weight: float = 0.0
-    tile: int | None = None
-    tile_overlap: int = 64
-    checkpointing: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("content_layers", "style_layers"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                value = (value,)
-            object.__setattr__(self, name, tuple(value))
-        for name in ("image_size", "num_steps", "lbfgs_history"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("style_weight", "content_weight", "tv_weight", "photo_weight"):
-            value = getattr(self, name)
-            if not _finite_number(value) or value < 0:
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.style_weight == 0 and self.content_weight == 0:
-            raise ConfigError("style_weight and content_weight are both 0: there is nothing to optimise")
-        if not _finite_number(self.learning_rate) or self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be a finite number > 0, got {self.learning_rate!r}")
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("init", self.init, INITS)
-        _check_choice("pooling", self.pooling, ("max", "avg"))
-        if self.preserve_color is not None:
-            _check_choice("preserve_color", self.preserve_color, COLOR_MODES)
-        if not _finite_number(self.style_scale) or not 0.05 <= self.style_scale <= 8:
-            raise ConfigError(f"style_scale must be a number from 0.05 to 8, got {self.style_scale!r}")
-        if self.style_blend is not None:
-            blend = tuple(self.style_blend)
-            object.__setattr__(self, "style_blend", blend)
-            if not blend or any(not _finite_number(b) or b < 0 for b in blend) or sum(blend) <= 0:
-                raise ConfigError(f"style_blend must be weights >= 0 with a positive sum, got {blend!r}")
-        if self.scales is not None:
-            scales = tuple(self.scales)
-            object.__setattr__(self, "scales", scales)
-            if (not scales or any(isinstance(v, bool) or not isinstance(v, int) or v < 16 for v in scales)
-                    or any(b <= a for a, b in zip(scales, scales[1:]))):
-                raise ConfigError(f"scales must be increasing sizes of at least 16 px, got {scales!r}")
-            if self.num_steps < len(scales):
-                raise ConfigError(f"num_steps ({self.num_steps}) must be at least one per scale {scales!r}")
-        if self.weights not in WEIGHT_SOURCES:
-            if not str(self.weights).endswith((".pth", ".pt")):
-                raise ConfigError(
-                    f"weights must be one of {', '.join(WEIGHT_SOURCES)} or a .pth file; got {self.weights!r}"
-                )
-            if not os.path.isfile(self.weights):
-                raise ConfigError(f"weights file {str(self.weights)!r} does not exist")
-        if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int) or self.tile < 32):
-            raise ConfigError(f"tile must be None or a side of at least 32 px, got {self.tile!r}")
-        ov = self.tile_overlap
-        if isinstance(ov, bool) or not isinstance(ov, int) or ov < 0:
-            raise ConfigError(f"tile_overlap must be an integer >= 0, got {ov!r}")
-        if self.tile is not None and 2 * ov > self.tile:
-            raise ConfigError(f"tile_overlap ({ov} px) must be at most half the tile ({self.tile} px)")
-        if not self.content_layers and not self.style_layers:
-            raise ConfigError("content_layers and style_layers are both empty")
-        try:
-            for layer in (*self.content_layers, *self.style_layers, *(self.style_layer_weights or {})):
-                canonical_layer(layer)
-        except FeatureError as exc:
-            raise ConfigError(str(exc)) from None
-        for layer, w in (self.style_layer_weights or {}).items():
-            if layer not in self.style_layers:
-                raise ConfigError(f"style_layer_weights names {layer!r}, which is not in style_layers")
-            if not _finite_number(w) or w < 0:
-                raise ConfigError(f"style_layer_weights[{layer!r}] must be a finite number >= 0, got {w!r}")
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "Config":
-        """Build a Config from a dict such as the seed's ``CONFIG``.
-
-        The seed's file paths (``content_path``, ``style_path``, ``output_path``) are ignored here;
-        any other unknown key is an error that suggests the closest field.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {}
-        for key, value in values.items():
-            if key in names:
-                kwargs[key] = value
-            elif key not in _SEED_IO_KEYS:
-                close = difflib.get_close_matches(key, sorted(names), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown config key {key!r}{hint}")
-        return cls(**kwargs)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "Config":
-        """One of :data:`PRESETS` (``high_style``, ``balanced``, ``high_content``), with overrides."""
-        _check_choice("preset", name, tuple(PRESETS))
-        return cls(**{**PRESETS[name], **overrides})
-
-    def replace(self, **changes: Any) -> "Config":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-
-def as_config(config: "Config | Mapping[str, Any] | None" = None, **overrides: Any) -> "Config":
-    """A :class:`Config` from a Config, a dict like the seed's ``CONFIG`` or None (the defaults),
-    with ``overrides`` (Config fields) applied."""
-    if config is None:
-        config = Config()
-    elif isinstance(config, Mapping):
-        config = Config.from_dict(config)
-    return config.replace(**overrides) if overrides else config
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``.
-
-    Under torchrun, ``cuda`` without an index is this process's GPU, ``cuda:LOCAL_RANK``.
-    """
-    from ..scale.distributed import local_device
-
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return local_device(torch.device("cuda"))
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for, but CUDA is not available here")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {device!r} was asked for, but MPS is not available here")
-    return local_device(dev)
-
-
-@functools.lru_cache(maxsize=4)
-def get_extractor(
-    layers: tuple[str, ...], weights: str = "caffe", pooling: str = "max", device: str = "cpu", seed: int = 0
-) -> VGGFeatures:
-    """A cached :class:`VGGFeatures`, so repeated ``stylize`` calls skip loading the weights."""
-    return VGGFeatures(layers, weights=weights, pooling=pooling, device=device, seed=seed)
-
-
-@dataclass
-class StepInfo:
-    """What the ``stylize`` callback receives after each loss evaluation.
-
-    ``image`` is the current image ``[1, 3, H, W]`` (a detached view: do not modify it);
-    ``losses`` are this step's weighted loss terms.
-    """
-
-    step: int
-    num_steps: int
-    losses: dict[str, float]
-    image: Tensor
-    seconds: float
 
 
 @dataclass
@@ -350,16 +91,7 @@ class StylizeInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-class _BudgetSpent(Exception):
-    """num_steps evaluations are done (a line search may ask for more)."""
-
-
-class _NonFinite(Exception):
-    def __init__(self, step: int, value: float) -> None:
-        self.step, self.value = step, value
-
-
-def _as_image(image: Tensor | str | os.PathLike, size: int, what: str) -> Tensor:
+def as_image(image: Tensor | str | os.PathLike, size: int, what: str) -> Tensor:
     if isinstance(image, Tensor):
         if image.dim() == 3:
             image = image.unsqueeze(0)
@@ -371,7 +103,7 @@ def _as_image(image: Tensor | str | os.PathLike, size: int, what: str) -> Tensor
     return load_image(image, size, max_pixels=max_pixels_for(size))  # the size asked for, however large
 
 
-def _initial_image(init: str, content: Tensor, style: Tensor, seed: int) -> Tensor:
+def initial_image(init: str, content: Tensor, style: Tensor, seed: int) -> Tensor:
     """The starting point ``[1, 3, H, W]`` of the optimisation, the content's size."""
     if init == "content":
         return content.clone()
@@ -402,30 +134,6 @@ def _split_steps(total: int, parts: int) -> list[int]:
     return [share] * (parts - 1) + [total - share * (parts - 1)]
 
 
-@dataclass
-class _Run:
-    """State shared by the stages of one ``stylize`` call (one per scale)."""
-
-    config: Config
-    extractor: VGGFeatures
-    callback: Callable[[StepInfo], None] | None
-    bar: Any
-    start: float
-    history: dict[str, list[float]]
-    evaluations: int = 0
-    extra_losses: Mapping[str, Callable[[Tensor], Tensor]] = field(default_factory=dict)
-
-
-@dataclass
-class _Stage:
-    """The outcome of one scale: the best image at that scale and where it was found."""
-
-    image: Tensor
-    best_step: int  # 1-based, within the whole history; 0 if no evaluation was made
-    status: str
-    message: str
-
-
 def _style_targets(
     extractor: Callable[[Tensor], dict[str, Tensor]],
     styles: Sequence[Tensor],
@@ -449,27 +157,8 @@ def _style_targets(
     }
 
 
-def _check_sizes(extractor: VGGFeatures, content_img: Tensor, style_imgs: Sequence[Tensor]) -> None:
-    for what, img in (("content", content_img), *(("style", s) for s in style_imgs)):
-        h, w = img.shape[-2:]
-        if min(h, w) < extractor.min_side:
-            raise ConfigError(
-                f"the {what} image is {w}×{h} px, too small for the deepest layer used; "
-                f"it needs at least {extractor.min_side} px on each side"
-            )
-
-
-def run_extractor(extractor: VGGFeatures, image: Tensor, config: Config) -> dict[str, Tensor]:
-    """``extractor(image)`` as ``config`` asks: float16 autocast on CUDA with ``config.amp``
-    (the Gram matrices stay float32, see :func:`nstlib.core.losses.gram_matrix`) and activation
-    checkpointing with ``config.checkpointing``. ``image`` ``[B, 3, H, W]`` on the extractor's device."""
-    use_amp = config.amp and image.device.type == "cuda"
-    with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-        return extractor(image, checkpoint=config.checkpointing)
-
-
 def _optimise(
-    run: _Run,
+    run: Run,
     content_img: Tensor,
     style_imgs: Sequence[Tensor],
     blend: Sequence[float],
@@ -477,10 +166,10 @@ def _optimise(
     num_steps: int,
     region_masks: Tensor | None = None,
     region_styles: Sequence[int | None] | None = None,
-) -> _Stage:
+) -> Stage:
     """One Gatys optimisation at the content's size: ``num_steps`` evaluations from ``init_img``."""
     config, extractor = run.config, run.extractor
-    _check_sizes(extractor, content_img, style_imgs)
+    check_image_sizes(extractor, content_img, style_imgs)
     device = content_img.device
     features_of = functools.partial(run_extractor, extractor, config=config)
 
@@ -520,7 +209,7 @@ def _optimise(
                      for n in config.style_layers}
         return sum(layer_w.get(n, 1.0) * v for n, v in per_layer.items()), per_layer  # type: ignore[return-value]
 
-    def evaluate() -> _Evaluation:
+    def evaluate() -> Evaluation:
         feats = features_of(x)
         c_loss = sum(content_loss(feats[n], t) for n, t in content_targets.items()) if content_targets else x.new_zeros(())
         s_loss, s_layers = style_term(feats) if style_targets else (x.new_zeros(()), {})
@@ -535,120 +224,16 @@ def _optimise(
             total = total + v
         value = total.item()
         if not math.isfinite(value):
-            return _Evaluation({"total": value}, {})
+            return Evaluation({"total": value}, {})
         total.backward()
         losses = {"total": value, "content": alpha * c_loss.item(), "style": beta * s_loss.item(),
                   "tv": gamma * t_loss.item()}
         if p_loss is not None:
             losses["photo"] = lam * p_loss.item()
         losses.update({name: v.item() for name, v in extra.items()})
-        return _Evaluation(losses, {n: beta * layer_w.get(n, 1.0) * l.item() for n, l in s_layers.items()})
+        return Evaluation(losses, {n: beta * layer_w.get(n, 1.0) * l.item() for n, l in s_layers.items()})
 
-    return _drive(run, x, init_img, num_steps, evaluate)
-
-
-@dataclass
-class _Evaluation:
-    """One loss evaluation: the weighted terms (``total`` first) and the weighted style loss per layer."""
-
-    losses: dict[str, float]
-    style_layers: dict[str, float]
-
-
-def _drive(
-    run: _Run, x: Tensor, init_img: Tensor, num_steps: int, evaluate: Callable[[], _Evaluation]
-) -> _Stage:
-    """Optimise the leaf ``x`` ``[1, 3, H, W]`` for ``num_steps`` evaluations of ``evaluate``.
-
-    ``evaluate()`` computes the loss at ``x`` and fills ``x.grad`` (one forward and backward pass,
-    or the tiled passes of :mod:`nstlib.scale.tiling`). This loop clamps ``x`` to [0, 1] before each
-    evaluation, keeps the best image, records the history, drives the progress bar and the
-    callback, restarts L-BFGS after a failed line search, and stops on NaN or Ctrl-C.
-    """
-    config = run.config
-
-    def new_lbfgs() -> torch.optim.Optimizer:
-        return torch.optim.LBFGS(
-            [x], lr=1.0, max_iter=num_steps, max_eval=num_steps,
-            tolerance_grad=0.0, tolerance_change=0.0, history_size=config.lbfgs_history,
-            line_search_fn="strong_wolfe" if config.lbfgs_line_search else None,
-        )
-
-    if config.optimizer == "lbfgs":
-        optimizer: torch.optim.Optimizer = new_lbfgs()
-    else:
-        optimizer = torch.optim.Adam([x], lr=config.learning_rate)
-
-    history = run.history
-    offset = len(history["total"])
-    best = {"loss": math.inf, "step": 0, "image": x.detach().clone()}
-    state = {"evals": 0}
-
-    def closure() -> float:
-        if state["evals"] >= num_steps:
-            raise _BudgetSpent
-        optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            x.clamp_(0.0, 1.0)
-        evaluation = evaluate()
-        step = state["evals"] + 1
-        value = evaluation.losses["total"]
-        if not math.isfinite(value):
-            raise _NonFinite(offset + step, value)
-        state["evals"] = step
-        run.evaluations += 1
-        if value < best["loss"]:
-            best.update(loss=value, step=step)
-            best["image"].copy_(x.detach())
-        losses = evaluation.losses
-        for n, l in evaluation.style_layers.items():
-            history[f"style/{n}"].append(l)
-        for k, v in losses.items():
-            history[k].append(v)
-        if "size" in history:
-            history["size"].append(float(max(x.shape[-2:])))
-        elapsed = time.perf_counter() - run.start
-        history["seconds"].append(elapsed)
-        run.bar.update(1)
-        if run.evaluations % 10 == 0 or run.evaluations == config.num_steps:
-            run.bar.set_postfix(loss=f"{value:.3g}", refresh=False)
-        if run.callback is not None:
-            run.callback(StepInfo(run.evaluations, config.num_steps, losses, x.detach(), elapsed))
-        return value
-
-    status, message = "done", ""
-    try:
-        if config.optimizer == "lbfgs":
-            # One call runs until num_steps evaluations are spent (line searches included). It
-            # returns early when its line search finds no descent step along a stale curvature
-            # estimate; then restart it with an empty history (a steepest-descent step first),
-            # and stop only when a whole call brings no improvement (a true plateau).
-            while state["evals"] < num_steps:
-                best_before = best["loss"]
-                optimizer.step(closure)
-                if not best["loss"] < best_before:
-                    break
-                optimizer = new_lbfgs()
-        else:
-            for _ in range(num_steps):
-                optimizer.step(closure)
-    except _BudgetSpent:
-        pass
-    except _NonFinite as exc:
-        status = "nonfinite"
-        message = (
-            f"the loss became {exc.value} at step {exc.step}; stopped and kept the best image "
-            f"(step {offset + best['step'] if best['step'] else 0}). Lower the weights or the learning rate."
-        )
-    except KeyboardInterrupt:
-        status = "interrupted"
-        message = (f"interrupted at step {run.evaluations}; kept the best image "
-                   f"(step {offset + best['step'] if best['step'] else 0})")
-    image = best["image"] if best["step"] else init_img.detach()
-    return _Stage(image.clamp(0.0, 1.0), offset + best["step"] if best["step"] else 0, status, message)
-
-
-ImageLike = Union[Tensor, str, os.PathLike]
+    return drive(run, x, init_img, num_steps, evaluate)
 
 
 def stylize(
@@ -710,7 +295,7 @@ def stylize(
     blend = [b / sum(blend) for b in blend]
 
     final_size = config.scales[-1] if config.scales else config.image_size
-    content_img = _as_image(content, final_size, "content")
+    content_img = as_image(content, final_size, "content")
     if config.scales and isinstance(content, Tensor):
         content_img = _resize_to(content_img, final_size)
     content_longer = max(content_img.shape[-2:])
@@ -718,7 +303,7 @@ def stylize(
     styles = []
     for i, s in enumerate(style_list):
         what = "style" if len(style_list) == 1 else f"style {i + 1}"
-        img = _as_image(s, max(16, round(config.style_scale * final_size)), what)
+        img = as_image(s, max(16, round(config.style_scale * final_size)), what)
         if isinstance(s, Tensor) and config.style_scale != 1.0:
             img = _resize_to(img, style_longer)
         styles.append(img)
@@ -777,7 +362,7 @@ def stylize(
     home = torch.device("cpu") if config.tile else device
     start = None
     if init_image is not None:
-        start = _as_image(init_image, final_size, "init")
+        start = as_image(init_image, final_size, "init")
         if config.preserve_color == "luminance":
             from ..controls.color import luminance_only
 
@@ -801,7 +386,7 @@ def stylize(
     for n in config.style_layers:
         history[f"style/{n}"] = []
     bar = tqdm(total=config.num_steps, desc="stylize", unit="step", disable=not progress, leave=False)
-    run = _Run(config, extractor, callback, bar, time.perf_counter(), history, extra_losses=extra_losses)
+    run = Run(config, extractor, callback, bar, time.perf_counter(), history, extra_losses=extra_losses)
 
     sizes = config.scales or (content_longer,)
     steps = _split_steps(config.num_steps, len(sizes))
@@ -823,7 +408,7 @@ def stylize(
             elif start is not None:
                 init = _upsample(start, c)
             else:
-                init = _initial_image(config.init, c, ss[0], config.seed)
+                init = initial_image(config.init, c, ss[0], config.seed)
             if config.tile and max(c.shape[-2:]) > config.tile:
                 from ..scale.tiling import optimise_tiled
 

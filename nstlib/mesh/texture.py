@@ -41,7 +41,9 @@ from ..core.losses import gram_matrix, tv_loss
 from ..controls.masks import guided_gram_matrix, masks_for_layers
 from .render import (Camera, Fragments, Mesh, RenderError, orbit_camera, rasterize, render, reprojection_error,
                      texel_coverage, texel_index)
-from ..gatys.transfer import DEFAULT_STYLE_LAYERS, get_extractor, resolve_device
+from ..core.config import DEFAULT_STYLE_LAYERS
+from ..core.devices import resolve_device
+from ..core.features import get_extractor
 
 __all__ = [
     "TextureConfig",
@@ -54,6 +56,7 @@ __all__ = [
     "random_views",
     "style_loss_of_views",
     "stylize_texture",
+    "training_cameras",
     "turntable",
 ]
 
@@ -184,6 +187,11 @@ def random_views(count: int, generator: torch.Generator, config: TextureConfig) 
         light_el = math.radians(10.0 + 60.0 * float(u[k, 4]))
         lights.append((math.cos(light_el) * math.sin(light_az), math.sin(light_el), math.cos(light_el) * math.cos(light_az)))
     return cams, lights
+
+
+def training_cameras(count: int = 8, elevation: float = 20.0, distance: float = 3.0) -> list[Camera]:
+    """``count`` cameras evenly spaced around the mesh: consecutive ones are ``360 / count`` degrees apart."""
+    return [orbit_camera(360.0 * k / count, elevation, distance) for k in range(count)]
 
 
 def held_out_cameras(count: int = 4, elevation: float = 20.0, distance: float = 3.0, offset: float = 22.5,

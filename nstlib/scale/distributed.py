@@ -20,7 +20,6 @@ branch on "distributed or not".
 from __future__ import annotations
 
 import datetime
-import os
 import signal
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -28,26 +27,17 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from ..core.devices import env_int, launched, local_device, local_rank
+from ..core.errors import NstlibError
+
 __all__ = ["launched", "init", "rank", "world_size", "local_rank", "is_main", "backend", "local_device",
            "shard", "batch_rows", "barrier", "all_mean", "gather", "cleanup", "DistributedError"]
 
 T = TypeVar("T")
 
 
-class DistributedError(ValueError):
+class DistributedError(NstlibError):
     """A setting that cannot be split across the processes (the message names it)."""
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-def launched() -> bool:
-    """Whether this process was started by torchrun (or another launcher) with more than one process."""
-    return _env_int("WORLD_SIZE", 1) > 1 and "RANK" in os.environ
 
 
 def _active() -> bool:
@@ -56,29 +46,17 @@ def _active() -> bool:
 
 def rank() -> int:
     """This process's rank, 0 … world_size − 1 (0 without torchrun)."""
-    return dist.get_rank() if _active() else (_env_int("RANK", 0) if launched() else 0)
+    return dist.get_rank() if _active() else (env_int("RANK", 0) if launched() else 0)
 
 
 def world_size() -> int:
     """How many processes share the work (1 without torchrun)."""
-    return dist.get_world_size() if _active() else (_env_int("WORLD_SIZE", 1) if launched() else 1)
-
-
-def local_rank() -> int:
-    """This process's index on its machine (its GPU), from ``LOCAL_RANK`` (0 without torchrun)."""
-    return _env_int("LOCAL_RANK", 0) if launched() else 0
+    return dist.get_world_size() if _active() else (env_int("WORLD_SIZE", 1) if launched() else 1)
 
 
 def is_main() -> bool:
     """True on rank 0, the process that logs, plots and writes checkpoints."""
     return rank() == 0
-
-
-def local_device(device: torch.device) -> torch.device:
-    """``cuda`` without an index becomes ``cuda:LOCAL_RANK`` under torchrun; anything else is unchanged."""
-    if device.type == "cuda" and device.index is None and launched():
-        return torch.device("cuda", local_rank())
-    return device
 
 
 def backend(device: str | torch.device | None = None) -> str:

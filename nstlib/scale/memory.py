@@ -145,14 +145,14 @@ def vgg_bytes_per_pixel(last_layer: str = "conv5_1", pooling: str = "max") -> fl
     this gives 1532 bytes per pixel (1292 with average pooling), to which the Gram matrices
     add a constant that does not grow with the image.
     """
-    from ..core.features import _BLOCK_SIZES, _CHANNELS, LAYER_NAMES, canonical_layer
+    from ..core.features import BLOCK_SIZES, CHANNELS, LAYER_NAMES, canonical_layer
 
     if pooling not in ("max", "avg"):
         raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
     depth = LAYER_NAMES.index(canonical_layer(last_layer)) + 1
     total = 3.0 * FLOAT32
     done = 0
-    for block, (n_convs, channels) in enumerate(zip(_BLOCK_SIZES, _CHANNELS)):
+    for block, (n_convs, channels) in enumerate(zip(BLOCK_SIZES, CHANNELS)):
         cells = 1.0 / 4**block
         convs = min(n_convs, depth - done)
         total += convs * channels * cells * FLOAT32

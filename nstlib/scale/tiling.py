@@ -29,7 +29,7 @@ whole) or :func:`stylize_tiled`; ``python -m nstlib --tile 512``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,39 +37,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..core.features import LAYER_NAMES, VGGFeatures, canonical_layer, layer_resolution_divisor
-from ..core.losses import gram_matrix, tv_loss
-from ..gatys.transfer import (
-    Config,
-    ConfigError,
-    ImageLike,
-    Result,
-    StepInfo,
-    _check_sizes,
-    _drive,
-    _Evaluation,
-    _Run,
-    _Stage,
-    as_config,
+from ..core.config import Config, ConfigError, as_config
+from ..core.devices import resolve_device
+from ..core.features import (
+    LAYER_NAMES,
+    VGGFeatures,
+    canonical_layer,
+    check_image_sizes,
     get_extractor,
-    resolve_device,
+    layer_resolution_divisor,
     run_extractor,
-    stylize,
 )
+from ..core.losses import gram_matrix, tv_loss
+from ..core.optimize import Evaluation, Run, Stage, drive
 
 __all__ = [
     "SEAM_THRESHOLD",
     "Tile",
     "TilePlan",
     "TiledLoss",
-    "naive_tiles",
     "plan_tiles",
     "receptive_field",
     "receptive_margin",
     "saved_bytes",
     "saved_bytes_per_pixel",
     "seam_score",
-    "stylize_tiled",
     "tiled_grams",
     "tiled_loss_and_grad",
 ]
@@ -409,46 +401,22 @@ def _style_targets(
     return targets
 
 
-def optimise_tiled(run: _Run, content_img: Tensor, style_imgs: Sequence[Tensor], blend: Sequence[float],
-                   init_img: Tensor, num_steps: int) -> _Stage:
+def optimise_tiled(run: Run, content_img: Tensor, style_imgs: Sequence[Tensor], blend: Sequence[float],
+                   init_img: Tensor, num_steps: int) -> Stage:
     """One tiled stage of :func:`nstlib.gatys.transfer.stylize`: ``num_steps`` evaluations of
     :class:`TiledLoss` from ``init_img``, with the optimiser on the whole image (on the CPU)."""
     config, extractor = run.config, run.extractor
-    _check_sizes(extractor, content_img, style_imgs)
+    check_image_sizes(extractor, content_img, style_imgs)
     for name, img in (("content", content_img), ("init", init_img), *(("style", s) for s in style_imgs)):
         _check_finite(name, img)
     targets = _style_targets(extractor, style_imgs, blend, config)
     loss = TiledLoss(extractor, content_img.cpu(), targets, config)
     x = init_img.detach().to("cpu", torch.float32).clone().contiguous().requires_grad_(True)
 
-    def evaluate() -> _Evaluation:
-        return _Evaluation(*loss(x))
+    def evaluate() -> Evaluation:
+        return Evaluation(*loss(x))
 
-    return _drive(run, x, init_img.cpu(), num_steps, evaluate)
-
-
-def stylize_tiled(
-    content: ImageLike,
-    style: ImageLike | Sequence[ImageLike],
-    config: Config | Mapping[str, Any] | None = None,
-    callback: Callable[[StepInfo], None] | None = None,
-    *,
-    tile: int = 512,
-    overlap: int = 64,
-    progress: bool = True,
-    init_image: ImageLike | None = None,
-    **overrides: Any,
-) -> Result:
-    """:func:`nstlib.gatys.transfer.stylize` in tiles of ``tile`` px overlapping by ``overlap`` px.
-
-    Same arguments (``init_image`` a warm start, e.g. a smaller result that is upsampled) and
-    :class:`~nstlib.gatys.transfer.Result` (with its history) as ``stylize``;
-    ``config.scales`` runs the coarse scales that fit in one tile on the whole image and the
-    larger ones in tiles. Masks, ``photo_weight`` and extra losses need the whole image and are
-    refused. Peak device memory is that of one tile, whatever the output size.
-    """
-    return stylize(content, style, as_config(config, tile=tile, tile_overlap=overlap, **overrides),
-                   callback, progress=progress, init_image=init_image)
+    return drive(run, x, init_img.cpu(), num_steps, evaluate)
 
 
 def tiled_loss_and_grad(
@@ -483,7 +451,7 @@ def tiled_loss_and_grad(
     device = resolve_device(config.device)
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
     extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
-    _check_sizes(extractor, content, [style])
+    check_image_sizes(extractor, content, [style])
     targets = _style_targets(extractor, [style.float().cpu()], [1.0], config)
     loss = TiledLoss(extractor, content.float().cpu(), targets, config)
     x = image.detach().float().cpu().clone().requires_grad_(True)
@@ -529,25 +497,6 @@ def seam_score(image: Tensor, rows: Sequence[int] = (), cols: Sequence[int] = ()
                 raise ConfigError(f"border {p}: the image is too small for a baseline {window} px either side")
             ratios.append(float(energy[k] / energy[near].median().clamp_min(1e-12)))
     return sum(ratios) / len(ratios)
-
-
-def naive_tiles(
-    content: Tensor, style: Tensor, tile: int, config: Config | Mapping[str, Any] | None = None, **overrides: Any
-) -> tuple[Tensor, list[int], list[int]]:
-    """The naive way, for comparison: stylise each tile of a grid on its own and paste them.
-
-    Each tile gets its own Gram matrices (its own share of the style), so neighbours disagree along
-    their borders. Returns the image ``[1, 3, H, W]`` and the border rows and columns.
-    """
-    config = as_config(config, **overrides)
-    out = content.detach().float().clone()
-    h, w = content.shape[-2:]
-    rows, cols = list(range(tile, h, tile)), list(range(tile, w, tile))
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            part = content[..., top:top + tile, left:left + tile]
-            out[..., top:top + tile, left:left + tile] = stylize(part, style, config, progress=False).image
-    return out, rows, cols
 
 
 def saved_bytes(config: Config | None = None, height: int = 128, width: int = 128, **overrides: Any) -> int:
@@ -598,10 +547,10 @@ def saved_bytes_per_pixel(
 
 def _checkpoint_inputs(net: VGGFeatures, height: int, width: int, itemsize: int) -> int:
     """Bytes of the inputs of the checkpointed VGG blocks: the normalised image and each pooled map."""
-    from ..core.features import _CHANNELS
+    from ..core.features import CHANNELS
 
     blocks = int(LAYER_NAMES[net.depth - 1][4])
     total = 3 * height * width * 4
     for b in range(1, blocks):
-        total += _CHANNELS[b - 1] * (height >> b) * (width >> b) * itemsize
+        total += CHANNELS[b - 1] * (height >> b) * (width >> b) * itemsize
     return total

@@ -239,10 +239,10 @@ class StableFastTask(FastTask):
         """The batch of ``step``; ``rows`` keeps only those rows. The motion of every row is drawn
         from one generator for the whole batch, so a rank's rows are cut from the whole batch
         (each rank decodes every crop of the step)."""
-        from ..feedforward.training import _step_generator
+        from ..feedforward.training import step_generator
 
         out = super().sample(step)
-        moved, flow, valid = simulated_motion(out["content"], _step_generator(self.seed, 3, step), **self.motion)
+        moved, flow, valid = simulated_motion(out["content"], step_generator(self.seed, 3, step), **self.motion)
         out = {**out, "moved": moved, "flow": flow, "valid": valid}
         return out if rows is None else {k: v[list(rows)] for k, v in out.items()}
 

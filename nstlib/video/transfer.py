@@ -38,10 +38,27 @@ from torch import Tensor
 from .flow import quantised, ruder_occlusions, warp, warping_error
 from ..core.losses import temporal_loss
 
-__all__ = ["METHODS", "FEED_FORWARD", "FrameStore", "VideoResult", "VideoRow", "trusted_weights",
-           "long_term_targets", "flow_pairs", "long_range_error", "stylize_video", "video_metrics",
-           "measure_video", "frames_fingerprint", "format_table", "plot_warping_error", "plot_flow",
-           "plot_flicker", "side_by_side_html"]
+__all__ = [
+    "METHODS",
+    "FEED_FORWARD",
+    "FrameStore",
+    "VideoResult",
+    "VideoRow",
+    "trusted_weights",
+    "long_term_targets",
+    "flow_pairs",
+    "long_range_error",
+    "stylize_video",
+    "video_metrics",
+    "measure_video",
+    "frames_fingerprint",
+    "format_table",
+    "plot_warping_error",
+    "plot_flow",
+    "plot_flicker",
+    "side_by_side_html",
+    "load_feed_forward",
+]
 
 METHODS = ("gatys", "ruder", "fast", "adain", "wct")
 FEED_FORWARD = ("fast", "adain", "wct")
@@ -238,7 +255,9 @@ def long_range_error(stylised: Tensor, pair: Callable[[int, int], tuple[Tensor, 
     return sum(errors) / len(errors)
 
 
-def _load_feed_forward(method: str, model: Any, device: torch.device):
+def load_feed_forward(method: str, model: Any, device: torch.device):
+    """A feed-forward model for ``method`` (``fast``, ``adain``, ``wct``) on ``device``: the shipped one
+    when ``model`` is None, a name or checkpoint path loaded with ``weights_only=True``, or a module as is."""
     from ..feedforward.models import load_model
 
     if model is None:
@@ -311,7 +330,9 @@ def stylize_video(
         A :class:`VideoResult`. Ctrl-C returns the finished frames with ``status="interrupted"``
         (they are on disk when ``frames_dir`` is given).
     """
-    from ..gatys.transfer import ConfigError, as_config, resolve_device
+    from ..core.config import as_config
+    from ..core.devices import resolve_device
+    from ..core.errors import ConfigError
 
     if method not in METHODS:
         raise ConfigError(f"unknown video method {method!r}; choose one of {', '.join(METHODS)}")
@@ -330,7 +351,7 @@ def stylize_video(
     frames = frames.detach().float().cpu()
 
     if method in FEED_FORWARD:
-        net = _load_feed_forward(method, model, device)
+        net = load_feed_forward(method, model, device)
         source = getattr(net, "source", model if isinstance(model, (str, os.PathLike)) else "in memory")
         extra = {"model": str(source), "fast_style": fast_style, "alpha": alpha}
         store = _store(frames_dir, method, frames, style, extra)
@@ -420,7 +441,7 @@ def _optimise_frames(frames: Tensor, style: Tensor, config, store: FrameStore | 
     image and extra losses of frame t from the frames made so far (None: per-frame)."""
     from tqdm.auto import tqdm
 
-    from ..gatys.transfer import StylizeInterrupted, stylize
+    from ..gatys.transfer import stylize, StylizeInterrupted
 
     n = frames.shape[0]
     order = list(order if order is not None else range(n))
@@ -528,7 +549,7 @@ def video_metrics(
         backward, occlusions: ``[T, 2, H, W]`` and ``[T, 1, H, W]``: the true ones of a synthetic
             clip, or estimated ones (:func:`nstlib.video.flow.clip_flows`) for a real clip.
         style, content: for the style and content losses of the fixed evaluator
-            (:func:`nstlib.course.methods.evaluate`), averaged over frames; content ``[T, 3, H, W]``.
+            (:func:`nstlib.core.metrics.evaluate`), averaged over frames; content ``[T, 3, H, W]``.
 
     Returns:
         ``{"e_warp": mean warping error, "e_warp_per_frame": [T − 1 values], "style": …,
@@ -537,8 +558,8 @@ def video_metrics(
     per_frame = warping_error(stylised.float().cpu(), backward.float().cpu(), occlusions.float().cpu())
     out: dict[str, Any] = {"e_warp": float(per_frame.mean()), "e_warp_per_frame": per_frame.tolist()}
     if style is not None and content is not None:
-        from ..course.methods import evaluate
-        from ..gatys.transfer import resolve_device
+        from ..core.metrics import evaluate
+        from ..core.devices import resolve_device
 
         device = resolve_device(device)
         scores = [evaluate(s[None], c[None], style, weights, device) for s, c in zip(stylised, content)]

@@ -172,14 +172,14 @@ def test_max_pixels_downscales_without_size(tmp_path: Path) -> None:
 
 
 def test_an_output_size_asked_for_is_kept_above_the_default_cap(tmp_path: Path) -> None:
-    from nstlib.gatys.transfer import _as_image
+    from nstlib.gatys.transfer import as_image
 
     Image.new("RGB", (30, 20), (1, 2, 3)).save(tmp_path / "small.png")
     assert max_pixels_for(None) == DEFAULT_MAX_PIXELS == max_pixels_for(1000)
     assert max_pixels_for(5000) == 25_000_000
     # 5000 x 3333 is 16.7 MP: the default cap shrinks it, stylize's loader (a tiled output) keeps it
     assert load_image(tmp_path / "small.png", 5000).shape[-1] < 5000
-    assert _as_image(str(tmp_path / "small.png"), 5000, "content").shape == (1, 3, 3333, 5000)
+    assert as_image(str(tmp_path / "small.png"), 5000, "content").shape == (1, 3, 3333, 5000)
 
 
 def test_device_argument(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ import torch
 from matplotlib.figure import Figure
 
 from nstlib.course import compare
-from nstlib.gatys.transfer import Config, Result, StepInfo
+from nstlib.core.config import Config
+from nstlib.core.optimize import StepInfo
+from nstlib.gatys.transfer import Result
 
 
 def fake_result(totals, seconds_per_step=0.1, name_config=None):

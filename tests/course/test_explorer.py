@@ -10,7 +10,8 @@ pytest.importorskip("ipywidgets")
 
 from nstlib.course.explorer import PNG_SIGNATURE, Explorer, measure, png_bytes, pow10_label, weight_grid_figure
 from nstlib.core.losses import tv_loss
-from nstlib.gatys.transfer import Config, ConfigError
+from nstlib.core.config import Config
+from nstlib.core.errors import ConfigError
 
 FAST = Config(weights="random", device="cpu")  # the explorer's logic does not depend on the weights
 

@@ -10,7 +10,7 @@ from nstlib.core.losses import gram_matrix
 from nstlib.course.methods import compare_methods, evaluate, format_table, plot_grid, plot_tradeoff, time_call
 from nstlib.feedforward.training import save_checkpoint, CHECKPOINT_FORMAT
 from nstlib.feedforward.models import load_model
-from nstlib.gatys.transfer import get_extractor
+from nstlib.core.features import get_extractor
 
 
 def pair():

@@ -106,7 +106,7 @@ def test_layer_errors_shape_and_zero_for_the_target_itself():
 
 
 def test_layer_errors_agree_with_the_loss_functions():
-    from nstlib.gatys.transfer import get_extractor
+    from nstlib.core.features import get_extractor
 
     gen = torch.Generator().manual_seed(2)
     target, image = torch.rand(1, 3, 24, 24, generator=gen), torch.rand(1, 3, 24, 24, generator=gen)

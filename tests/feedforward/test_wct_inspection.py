@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nstlib.feedforward.adain import Decoder, _pad_to_multiple
+from nstlib.feedforward.adain import Decoder, pad_to_multiple
 from nstlib.feedforward.wct import WCT, WCTError, decode_whitened, feature_covariance, whiten
 
 
@@ -56,7 +56,7 @@ def test_decode_whitened_is_encode_whiten_decode(model):
     assert out.shape == image.shape and out.dtype == torch.float32
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
     with torch.no_grad():
-        feat = model.encoders["relu2_1"](_pad_to_multiple(image, 2))["relu2_1"]
+        feat = model.encoders["relu2_1"](pad_to_multiple(image, 2))["relu2_1"]
         expected = model.decoders["relu2_1"](whiten(feat))[..., :13, :10].clamp(0, 1)
     torch.testing.assert_close(out, expected)
 

@@ -5,14 +5,10 @@ import math
 import pytest
 import torch
 
-from nstlib.gatys.transfer import (
-    PRESETS,
-    Config,
-    ConfigError,
-    StylizeInterrupted,
-    resolve_device,
-    stylize,
-)
+from nstlib.core.config import PRESETS, Config
+from nstlib.core.devices import resolve_device
+from nstlib.core.errors import ConfigError
+from nstlib.gatys.transfer import stylize, StylizeInterrupted
 
 SEED_CONFIG = {
     "image_size": 512,

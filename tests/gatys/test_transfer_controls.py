@@ -13,7 +13,9 @@ import torch
 from nstlib.controls import color
 from nstlib.core.images import resize
 from nstlib.core.losses import gram_matrix, style_loss
-from nstlib.gatys.transfer import Config, ConfigError, stylize
+from nstlib.core.config import Config
+from nstlib.core.errors import ConfigError
+from nstlib.gatys.transfer import stylize
 
 LAYERS = dict(content_layers=("conv2_2",), style_layers=("conv1_1", "conv2_1", "conv3_1"))
 

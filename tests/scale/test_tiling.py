@@ -18,16 +18,17 @@ from nstlib.core.images import load_image
 from nstlib.core.losses import content_loss, gram_matrix, style_loss, tv_loss
 from nstlib.scale.tiling import (
     SEAM_THRESHOLD,
-    naive_tiles,
     plan_tiles,
     receptive_field,
     receptive_margin,
     saved_bytes_per_pixel,
     seam_score,
-    stylize_tiled,
     tiled_loss_and_grad,
 )
-from nstlib.gatys.transfer import Config, ConfigError, stylize
+from nstlib.gatys.tiled import naive_tiles, stylize_tiled
+from nstlib.core.config import Config
+from nstlib.core.errors import ConfigError
+from nstlib.gatys.transfer import stylize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -259,7 +260,7 @@ def test_tilebench_largest_plans_within_the_budget_and_runs_small(tmp_path, caps
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="autocast is used on CUDA only")
 def test_amp_on_cuda_keeps_the_gram_matrices_in_float32():
-    from nstlib.gatys.transfer import get_extractor, run_extractor
+    from nstlib.core.features import get_extractor, run_extractor
 
     config = Config(amp=True, device="cuda", weights="random", content_layers=CONTENT, style_layers=STYLE)
     net = get_extractor(tuple(dict.fromkeys((*CONTENT, *STYLE))), "random", "max", "cuda", 0)

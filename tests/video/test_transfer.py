@@ -144,7 +144,7 @@ def test_frame_store_refuses_other_settings_and_foreign_frames(tmp_path):
 
 
 def test_bad_arguments_are_named():
-    from nstlib.gatys.transfer import ConfigError
+    from nstlib.core.errors import ConfigError
 
     frames = torch.rand(2, 3, 32, 32)
     with pytest.raises(ConfigError, match="unknown video method 'flicker'"):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstlib.cli.main import build_parser, main
+from nstlib.cli.gatys import build_parser
+from nstlib.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_FLAGS = [
