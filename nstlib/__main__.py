@@ -1,5 +1,5 @@
-"""``python -m nstlib``: see :mod:`nstlib.cli.main`."""
+"""``python -m nstlib``: see :mod:`nstlib.cli.dispatch`."""
 
-from .cli.main import main
+from .cli import main
 
 raise SystemExit(main())

@@ -38,21 +38,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..core.assets import default_content, default_style
+from ..core.config import Config
+from ..core.devices import resolve_device
+from ..core.features import LAYER_NAMES, VGGFeatures, get_extractor
+from ..core.images import load_image
+from ..core.losses import content_loss, gram_matrix, style_loss
+from ..course.multiscale import compare, default_scales
+from ..gatys.transfer import stylize
+from ..scale.memory import saved_tensor_bytes
+
 METHODS = ("bare", "nstlib", "tutorial")
 
 
 def default_pair(size: int) -> tuple[Tensor, Tensor]:
     """The default content and style images at ``size`` px, ``[1, 3, H, W]`` each."""
-    from ..core.assets import default_content, default_style
-    from ..core.images import load_image
-
     return load_image(default_content(), size), load_image(default_style(), size)
 
 
 def _bare(size: int, steps: int, device: torch.device) -> list[float]:
-    from ..core.config import Config
-    from ..core.features import get_extractor
-
     cfg = Config()
     layers = tuple(dict.fromkeys((*cfg.content_layers, *cfg.style_layers)))
     net = get_extractor(layers, cfg.weights, cfg.pooling, str(device))
@@ -69,8 +73,6 @@ def _bare(size: int, steps: int, device: torch.device) -> list[float]:
 
 
 def _nstlib(size: int, steps: int, device: torch.device) -> list[float]:
-    from ..gatys.transfer import stylize
-
     content, style = default_pair(size)
     stylize(content, style, num_steps=2, progress=False, device=str(device))  # warm-up, loads weights
     result = stylize(content, style, num_steps=steps + 2, progress=False, device=str(device))
@@ -120,9 +122,6 @@ class _StyleLoss(nn.Module):
 
 def _tutorial_model(style: Tensor, content: Tensor, device: torch.device):
     """The same calibrated Caffe VGG19 weights, rebuilt the tutorial's way."""
-    from ..core.features import LAYER_NAMES, VGGFeatures
-    from ..core.config import Config
-
     cfg = Config()
     ours = VGGFeatures(LAYER_NAMES, device=device)
     ours.to(memory_format=torch.contiguous_format)
@@ -152,8 +151,6 @@ def _tutorial_model(style: Tensor, content: Tensor, device: torch.device):
 
 
 def _tutorial(size: int, steps: int, device: torch.device) -> list[float]:
-    from ..core.config import Config
-
     cfg = Config()
     content, style = (t.to(device) for t in default_pair(size))
     # the tutorial needs both images at one size (its Gram matrices are not size-normalised alike)
@@ -197,10 +194,6 @@ def saved_mib(method: str, size: int, device: torch.device) -> float:
     Unlike the process's peak RSS, this separates the methods: it counts the activations each
     one keeps (weights and targets excluded), via :func:`nstlib.scale.memory.saved_tensor_bytes`.
     """
-    from ..scale.memory import saved_tensor_bytes
-    from ..core.config import Config
-    from ..core.features import get_extractor
-
     cfg = Config()
     content, style = (t.to(device) for t in default_pair(size))
     x = content.clone().requires_grad_(True)
@@ -215,8 +208,6 @@ def saved_mib(method: str, size: int, device: torch.device) -> float:
             model(x)
             return sum(m.loss for m in (*c_losses, *s_losses))  # type: ignore[return-value]
     else:
-        from ..core.losses import content_loss, gram_matrix, style_loss
-
         layers = tuple(dict.fromkeys((*cfg.content_layers, *cfg.style_layers)))
         net = get_extractor(layers, cfg.weights, cfg.pooling, str(device))
         with torch.no_grad():
@@ -236,8 +227,6 @@ def saved_mib(method: str, size: int, device: torch.device) -> float:
 
 def peak_memory(method: str, size: int, steps: int, device: str = "auto") -> dict:
     """Run a few steps of one method in this process; return its peak memory in MiB."""
-    from ..core.devices import resolve_device
-
     dev = resolve_device(device)
     return measure_peak(lambda: _METHODS[method](size, steps, dev), dev)
 
@@ -295,8 +284,6 @@ def reset_peak_rss() -> bool:
 def run(sizes: list[int], steps: int, device: str, rounds: int = 3) -> dict:
     """Time the methods interleaved in rounds (so that background load hits them alike), then
     measure each one's peak memory in a fresh subprocess, and compute the ratios."""
-    from ..core.devices import resolve_device
-
     dev = resolve_device(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -350,9 +337,6 @@ def write_json(report: dict, path: str | Path) -> Path:
 
 def multiscale(size: int, steps: int, device: str) -> dict:
     """Single scale against coarse to fine (``size // 2``, ``size``) on the default images."""
-    from ..course.multiscale import compare, default_scales
-    from ..core.config import Config
-
     content, style = default_pair(size)
     cmp = compare(content, style, default_scales(size, 2), Config(num_steps=steps, device=device))
     return {

@@ -29,6 +29,10 @@ from typing import Any
 
 import torch
 
+from ..core.assets import default_style
+from ..core.images import load_image
+from ..feedforward.models import load_model
+from ..mesh.meshes import load_mesh
 from ..mesh.render import Camera, Mesh, render
 from ..mesh.texture import (
     FIXED_LIGHT,
@@ -138,8 +142,6 @@ def evaluate(mesh: Mesh, style: torch.Tensor, config: TextureConfig | None = Non
     report.methods["per-view Gatys"] = MethodScores(*scores(views), seconds=time.perf_counter() - t0)
 
     if adain:
-        from ..feedforward.models import load_model
-
         t0 = time.perf_counter()
         texture, views, _ = adain_backproject(mesh, cams, style, load_model("adain", device="cpu"),
                                            texture_size=config.texture_size, size=size)
@@ -176,10 +178,6 @@ def format_report(report: MeshReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..core.assets import default_style
-    from ..core.images import load_image
-    from ..mesh.meshes import load_mesh
-
     p = argparse.ArgumentParser(prog="python -m nstlib.bench.mesh", description=__doc__.splitlines()[0])
     p.add_argument("--meshes", default="torus,teapot")
     p.add_argument("--style_path", default=str(default_style()))

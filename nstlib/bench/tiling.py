@@ -31,7 +31,26 @@ import time
 
 import torch
 
-from .gatys import default_pair, machine, markdown_table, measure_peak, peak_rss_mib, reset_peak_rss, rss_mib, write_json
+from ..core.assets import default_content, default_style
+from ..core.config import Config
+from ..core.devices import resolve_device
+from ..core.features import CHANNELS, get_extractor, layer_resolution_divisor
+from ..core.images import load_image, max_pixels_for, save_image
+from ..course.multiscale import default_scales
+from ..gatys.tiled import stylize_tiled
+from ..gatys.transfer import stylize
+from ..scale.memory import max_side_for_budget, step_bytes
+from ..scale.tiling import plan_tiles, saved_bytes, saved_bytes_per_pixel, tiled_loss_and_grad
+from .gatys import (
+    default_pair,
+    machine,
+    markdown_table,
+    measure_peak,
+    peak_rss_mib,
+    reset_peak_rss,
+    rss_mib,
+    write_json,
+)
 
 MODES = ("whole", "whole+checkpointing", "tiled", "tiled+checkpointing")
 GIB = 2**30
@@ -39,8 +58,6 @@ GIB = 2**30
 
 def mode_config(mode: str, tile: int, overlap: int, **changes):
     """The :class:`~nstlib.gatys.transfer.Config` of one way of running (``MODES``)."""
-    from ..core.config import Config
-
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
     extra = {"checkpointing": mode.endswith("checkpointing")}
@@ -51,10 +68,6 @@ def mode_config(mode: str, tile: int, overlap: int, **changes):
 
 def _child(mode: str, size: int, tile: int, overlap: int, steps: int, device: str) -> dict:
     """A few steps of one mode in this (fresh) process: its peak memory and seconds per evaluation."""
-    from ..core.devices import resolve_device
-    from ..core.features import get_extractor
-    from ..gatys.transfer import stylize
-
     dev = resolve_device(device)
     config = mode_config(mode, tile, overlap, num_steps=steps, device=str(dev))
     content, style = default_pair(size)
@@ -74,9 +87,6 @@ def _child(mode: str, size: int, tile: int, overlap: int, steps: int, device: st
 
 def memory_rows(sizes: list[int], tile: int, overlap: int, steps: int, device: str) -> list[dict]:
     """One row per (size, mode): saved bytes on the device, peak memory (own process), s / eval."""
-    from ..scale.tiling import plan_tiles, saved_bytes
-    from ..core.devices import resolve_device
-
     dev = resolve_device(device)
     rows = []
     for size in sizes:
@@ -103,10 +113,6 @@ def memory_rows(sizes: list[int], tile: int, overlap: int, steps: int, device: s
 def compare_losses(size: int, tile: int, overlap: int, steps: int, device: str) -> dict:
     """The whole image against tiles at ``size`` px: final losses after the same evaluations, the
     whole-image loss of the tiled output, and the tiled loss at the whole run's output."""
-    from ..scale.tiling import plan_tiles, tiled_loss_and_grad
-    from ..core.config import Config
-    from ..gatys.transfer import stylize
-
     content, style = default_pair(size)
     config = Config(num_steps=steps, device=device)
     whole = stylize(content, style, config, progress=False)
@@ -124,9 +130,6 @@ def compare_losses(size: int, tile: int, overlap: int, steps: int, device: str) 
 
 
 def _weight_bytes(config) -> int:
-    from ..core.devices import resolve_device
-    from ..core.features import get_extractor
-
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
     net = get_extractor(layers, config.weights, config.pooling, str(resolve_device(config.device)), config.seed)
     return sum(p.numel() * p.element_size() for p in net.parameters())
@@ -137,17 +140,12 @@ def host_bytes_per_pixel(config, cover: float = 1.0) -> float:
     image-sized tensors of :func:`nstlib.scale.memory.step_bytes`: the best image so far, the previous
     scale's result and its upsampled copy, the returned image, and the content features of every
     tile (``cover`` = total tile area ÷ image area), float32."""
-    from ..core.features import CHANNELS, layer_resolution_divisor
-
     content = sum(CHANNELS[int(n[4]) - 1] / layer_resolution_divisor(n) ** 2 * 4 for n in config.content_layers)
     return 4 * 12 + content * cover
 
 
 def estimates(tile: int, overlap: int, device: str, aspect: float = 2 / 3) -> dict:
     """Bytes per pixel measured with and without checkpointing, and the largest outputs they predict."""
-    from ..scale.memory import max_side_for_budget
-    from ..scale.tiling import plan_tiles, saved_bytes, saved_bytes_per_pixel
-
     out: dict = {"aspect": aspect, "tile": tile, "overlap": overlap, "whole_gpu": [], "tiled_host": []}
     base = mode_config("whole", tile, overlap, device=device)
     weights = _weight_bytes(base)
@@ -245,7 +243,6 @@ def previews(image: torch.Tensor, output: str, overview: int = 1024, crop: tuple
     ``crop`` = (height, width) px at 1:1, where the brush strokes show). Returns the paths."""
     from pathlib import Path
 
-    from ..core.images import save_image
 
     h, w = image.shape[-2:]
     scale = overview / max(h, w)
@@ -275,15 +272,6 @@ def largest(side: int | None, budget_gib: float | None, tile: int, overlap: int,
     that peak plus the L-BFGS pairs the run did not fill (``history`` pairs of two image-sized
     float32 vectors), which is what a long run at this size would reach.
     """
-    from ..core.images import load_image, max_pixels_for, save_image
-    from ..scale.memory import max_side_for_budget, step_bytes
-    from ..course.multiscale import default_scales
-    from ..gatys.tiled import stylize_tiled
-    from ..scale.tiling import saved_bytes
-    from ..core.config import Config
-    from ..gatys.transfer import stylize
-    from ..core.assets import default_content, default_style
-
     config = Config(tile=tile, tile_overlap=overlap, checkpointing=True, lbfgs_history=history,
                     num_steps=steps, device=device)
     budget = budget_gib * GIB if budget_gib else 0.85 * _available_ram()
@@ -371,7 +359,6 @@ def main(argv: list[str] | None = None) -> int:
                        coarse=args.coarse, coarse_steps=args.coarse_steps)
         print(json.dumps(info, indent=1))
         return 0
-    from ..core.devices import resolve_device
 
     start = time.perf_counter()
     report: dict = {

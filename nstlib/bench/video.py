@@ -25,6 +25,13 @@ from pathlib import Path
 
 import torch
 
+from ..core.assets import default_content, default_style, images_dir
+from ..core.devices import resolve_device
+from ..core.images import load_image, resize
+from ..course.methods import time_call
+from ..feedforward.models import load_model, pretrained_models
+from ..video.flow import clip_flows, synthetic_clip
+from ..video.io import read_video
 from ..video.transfer import VideoRow, format_table, measure_video, stylize_video
 
 STABLE_MODEL = "fast_brush_strokes_stable"
@@ -33,18 +40,11 @@ BASELINES = {"ruder": "gatys", "fast (stable)": "fast"}
 
 def course_clip(size: int, frames: int):
     """The course clip's first ``frames`` frames at ``size`` px (longer side)."""
-    from ..core.assets import images_dir
-    from ..video.io import read_video
-
     return read_video(images_dir() / "video" / "bigbuckbunny_3s.mp4", size=size, max_frames=frames)
 
 
 def synthetic(size: int, frames: int):
     """A pan over the course photo with a square of the style image crossing it (exact flows)."""
-    from ..core.assets import default_content, default_style
-    from ..video.flow import synthetic_clip
-    from ..core.images import load_image, resize
-
     h, w = (size * 9) // 16, size
     background = load_image(default_content(), int(size * 1.6))
     sprite = resize(load_image(default_style(), size), max(8, size // 5))
@@ -54,8 +54,6 @@ def synthetic(size: int, frames: int):
 def compare(frames: torch.Tensor, style: torch.Tensor, backward, occlusions, flows, steps: int,
             device: str, feed_forward: bool = True, progress: bool = True) -> list[VideoRow]:
     """Run every method on ``frames`` and measure each the same way; ``flows`` feed Ruder's method."""
-    from ..feedforward.models import pretrained_models
-
     common = dict(progress=progress, device=device)
     runs = [("gatys", dict(method="gatys", num_steps=steps)),
             ("ruder", dict(method="ruder", flows=flows, num_steps=steps))]
@@ -73,10 +71,6 @@ def compare(frames: torch.Tensor, style: torch.Tensor, backward, occlusions, flo
 
 def fast_fps(size: int, device: str, repeats: int = 5) -> float:
     """Frames per second of the shipped fast network at ``size`` px (16:9), batch 1, after a warm-up."""
-    from ..course.methods import time_call
-    from ..feedforward.models import load_model
-    from ..core.devices import resolve_device
-
     dev = resolve_device(device)
     net = load_model("fast_brush_strokes", dev)
     x = torch.rand(1, 3, (size * 9) // 16, size, device=dev)
@@ -86,10 +80,6 @@ def fast_fps(size: int, device: str, repeats: int = 5) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..core.assets import images_dir
-    from ..video.flow import clip_flows
-    from ..core.images import load_image
-
     p = argparse.ArgumentParser(prog="python -m nstlib.bench.video", description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=256, help="longer side of the frames, px")
     p.add_argument("--frames", type=int, default=8, help="frames of the course clip")
@@ -98,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the numbers here")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    from ..core.devices import resolve_device
 
     args.device = str(resolve_device(args.device))
     torch.manual_seed(0)

@@ -33,6 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.assets import IMAGE_SUFFIXES, default_style
+from ..core.config import Config
+from ..core.devices import resolve_device
+from ..core.errors import ConfigError, NstlibError
+from ..core.features import get_extractor
+from ..core.images import ImageError, check_output_path, load_image, save_image
+from ..gatys.transfer import stylize
+from ..scale import distributed
+from ..video.transfer import frames_fingerprint, load_feed_forward
 from .args import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -53,7 +62,7 @@ EXIT_FAILED = 1  # some inputs could not be stylised (named in the summary)
 SETTINGS_FILE = "nstlib-batch.json"
 
 
-class BatchError(ValueError):
+class BatchError(NstlibError):
     """A bad folder, name clash or setting; the message names it."""
 
 
@@ -81,8 +90,6 @@ class BatchReport:
 
 def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     """The ``batch`` subcommand's arguments."""
-    from ..core.assets import default_style
-
     p = Parser(prog=f"{prog} batch", formatter_class=HelpFormatter,
                 description="Stylise every image in a folder (or a video's frames folder) with any method. "
                             "Under torchrun each process takes its share; finished outputs are skipped, so "
@@ -115,8 +122,6 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
 
 def list_inputs(folder: str | os.PathLike) -> list[Path]:
     """The image files directly in ``folder``, sorted by name; :class:`BatchError` if there are none."""
-    from ..core.assets import IMAGE_SUFFIXES
-
     folder = Path(folder)
     if not folder.is_dir():
         hint = " (for a video file use `python -m nstlib video`)" if folder.is_file() else ""
@@ -144,8 +149,6 @@ def _check_names(files: Sequence[Path], ext: str) -> None:
 
 def _settings(args: argparse.Namespace, model: Any, style) -> dict[str, Any]:
     """Everything that changes the outputs (stored beside them; the device and process count do not)."""
-    from ..video.transfer import frames_fingerprint
-
     out: dict[str, Any] = {"method": args.method, "image_size": args.image_size, "ext": args.ext}
     if style is not None:
         out["style"] = frames_fingerprint(style)[0]
@@ -182,8 +185,6 @@ def _check_settings(folder: Path, settings: dict[str, Any], write: bool) -> None
 
 def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
     """``argv`` without the leading ``batch``; returns the exit status."""
-    from ..scale import distributed
-
     name = f"{prog} batch"
     try:
         args = build_parser(prog).parse_args(list(argv))
@@ -199,10 +200,6 @@ def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
 
 def _prepare(args: argparse.Namespace, main: bool):
     """Inputs, output folder, model and style, checked before any work; raises on bad usage."""
-    from ..core.images import check_output_path, load_image
-    from ..core.devices import resolve_device
-    from ..video.transfer import load_feed_forward
-
     if not 0 <= args.alpha <= 1:
         raise BatchError(f"--alpha {args.alpha:g} must be from 0 (content) to 1 (full style)")
     device = resolve_device(args.device)
@@ -215,8 +212,6 @@ def _prepare(args: argparse.Namespace, main: bool):
     style = None if args.method == "fast" else load_image(args.style_path, args.image_size)
     model = None
     if args.method == "gatys":  # bad weights fail now, not at every image
-        from ..core.config import Config
-        from ..core.features import get_extractor
 
         d = Config()
         get_extractor(tuple(dict.fromkeys((*d.content_layers, *d.style_layers))), args.weights, d.pooling,
@@ -235,8 +230,6 @@ def _stylize_one(args: argparse.Namespace, content, model, style, device):
 
     content = content.to(device)
     if args.method == "gatys":
-        from ..gatys.transfer import stylize
-
         return stylize(content, style.to(device), progress=False, num_steps=args.num_steps,
                        style_weight=args.style_weight, content_weight=args.content_weight, weights=args.weights,
                        seed=args.seed, device=str(device)).image
@@ -249,15 +242,10 @@ def _stylize_one(args: argparse.Namespace, content, model, style, device):
 def _run(args: argparse.Namespace, name: str, main: bool) -> int:
     from tqdm.auto import tqdm
 
-    from ..scale import distributed
-    from ..core.images import ImageError, load_image, save_image
-    from ..core.features import FeatureError
-    from ..feedforward.training import TrainError
-    from ..core.errors import ConfigError
 
     try:
         files, out_dir, device, model, style = _prepare(args, main)
-    except (BatchError, ImageError, TrainError, ConfigError, FeatureError, ValueError) as exc:
+    except NstlibError as exc:
         return fail(name, str(exc)) if main else EXIT_USAGE
     distributed.barrier()  # rank 0 has recorded the settings before anyone writes an output
     mine = distributed.shard(files)

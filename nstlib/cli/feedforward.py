@@ -9,7 +9,7 @@
     python -m nstlib wct   --model NAME|PT --content_path IMG --style_path STYLE [--alpha A]
     python -m nstlib models
 
-Exit status as for the optimisation (see :mod:`nstlib.cli.main`): 0 success; 1 the training loss
+Exit status as for the optimisation (see :mod:`nstlib.cli.args`): 0 success; 1 the training loss
 became NaN/inf (the last checkpoint is kept), or under torchrun another process died (rank 0
 saves the last finished step); 2 bad arguments or input, one line naming the
 value or file; 130 Ctrl-C (training writes its checkpoint first; ``--resume`` continues).
@@ -23,6 +23,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.assets import default_content, default_style, images_dir
+from ..core.devices import resolve_device
+from ..core.errors import ConfigError, NstlibError
+from ..core.images import check_output_path, check_writable_path, load_image, save_image
+from ..feedforward.adain import LEVELS, AdaINTask
+from ..feedforward.fast import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, FastTask, load_style_images
+from ..feedforward.models import export_model, load_model, model_info, pretrained_models
+from ..feedforward.training import CropDataset, TrainConfig, TrainError, plot_training, train
+from ..feedforward.wct import WCTTask
+from ..scale import distributed
+from ..scale.distributed import batch_rows, world_size
+from ..video.stable import StableFastTask
 from .args import (
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
@@ -50,8 +62,6 @@ _DEFAULTS = {  # per model kind: what a CPU run of a few minutes can train (see 
 
 
 def _levels(text: str) -> tuple[str, ...]:
-    from ..feedforward.adain import LEVELS
-
     levels = tuple(p.strip() for p in text.split(",") if p.strip())
     bad = [lv for lv in levels if lv not in LEVELS]
     if not levels or bad:
@@ -67,8 +77,6 @@ def _alpha(text: str) -> float:
 
 
 def _train_parser(prog: str) -> argparse.ArgumentParser:
-    from ..core.assets import images_dir
-
     p = Parser(prog=f"{prog} train", description="Train a feed-forward model on a folder of images.",
                 formatter_class=HelpFormatter)
     p.add_argument("kind", choices=("fast", "adain", "wct"),
@@ -130,8 +138,6 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _inference_parser(kind: str, prog: str) -> argparse.ArgumentParser:
-    from ..core.assets import default_content, default_style
-
     what = {"fast": "Stylise with a trained fast network (one forward pass).",
             "adain": "Arbitrary style transfer with AdaIN (any style image, one forward pass).",
             "wct": "Universal style transfer with the whitening and colouring transform (any style image)."}
@@ -181,8 +187,6 @@ def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
 
 
 def _list_models() -> int:
-    from ..feedforward.models import model_info, pretrained_models
-
     shipped = pretrained_models()
     if not shipped:
         print("no models ship with this installation")
@@ -199,39 +203,32 @@ def _init_model(args: argparse.Namespace):
     """The ``--init_model`` network with its meta, or None; a clear error for a bad one."""
     if args.init_model is None:
         return None
-    from ..feedforward.models import load_model
-    from ..feedforward.training import TrainError
 
     try:
         net = load_model(args.init_model, "cpu", kind="fast")
     except TrainError as exc:
         raise TrainError(f"--init_model: {exc}") from None
     if args.width is not None and args.width != net.width:
-        raise ValueError(f"--width {args.width:g} differs from the --init_model {args.init_model}'s width "
+        raise ConfigError(f"--width {args.width:g} differs from the --init_model {args.init_model}'s width "
                          f"{net.width}; leave --width out to keep it")
     return net
 
 
 def _init_styles(args: argparse.Namespace, meta: dict) -> list[str]:
     """The style images of a fine-tune: ``--style_path``, else the init model's styles by name."""
-    from ..core.assets import images_dir
-
     if args.style_path:
         return list(args.style_path)
     names = list(meta.get("styles") or [])
     paths = [images_dir() / "style" / n for n in names]
     missing = [n for n, p in zip(names, paths) if not p.is_file()]
     if not names or missing:
-        raise ValueError(f"the --init_model {args.init_model} was trained on "
+        raise ConfigError(f"the --init_model {args.init_model} was trained on "
                          f"{', '.join(names) or 'unrecorded styles'}, not found in {images_dir() / 'style'}; "
                          "give them with --style_path")
     return [str(p) for p in paths]
 
 
 def _task(args: argparse.Namespace, crop: int, init=None):
-    from ..core.assets import default_style
-    from ..feedforward.training import CropDataset
-
     d = _DEFAULTS[args.kind]
     meta = dict(getattr(init, "meta", {}) or {})
     data = CropDataset(args.data, crop=crop, seed=args.seed)
@@ -245,14 +242,12 @@ def _task(args: argparse.Namespace, crop: int, init=None):
     width = d["width"] if args.width is None else args.width
     common = dict(batch_size=args.batch_size, device=args.device, seed=args.seed, weights=pick("weights", "caffe"))
     if args.kind == "fast":
-        from ..feedforward.fast import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, FastTask, load_style_images
-
         paths = _init_styles(args, meta) if init is not None else (args.style_path or [str(default_style())])
         if int(width) != width:
-            raise ValueError(f"--width {width:g}: the fast network's width is a whole number of channels")
+            raise ConfigError(f"--width {width:g}: the fast network's width is a whole number of channels")
         styles = load_style_images(paths, crop)
         if init is not None and init.n_styles != len(styles):
-            raise ValueError(f"the --init_model {args.init_model} has {init.n_styles} style(s) but {len(styles)} "
+            raise ConfigError(f"the --init_model {args.init_model} has {init.n_styles} style(s) but {len(styles)} "
                              "style image(s) were given")
         options = dict(width=int(width), content_weight=content_weight, style_weight=style_weight,
                        tv_weight=pick("tv_weight", 1e-6), net=init,
@@ -261,25 +256,19 @@ def _task(args: argparse.Namespace, crop: int, init=None):
         names = [Path(p).name for p in paths]
         if args.temporal_weight is None:
             return FastTask(data, styles, names, **options)
-        from ..video.stable import StableFastTask
 
         return StableFastTask(data, styles, names, temporal_weight=args.temporal_weight,
                               init_model=args.init_model, **options)
     if args.kind == "adain":
-        from ..feedforward.adain import AdaINTask
-
         styles = CropDataset(args.style_data, crop=crop, seed=args.seed + 1)
         return AdaINTask(data, styles, width=width, content_weight=content_weight,
                          style_weight=style_weight, **common)
-    from ..feedforward.wct import WCTTask
 
     return WCTTask(data, args.levels, width=width, **common)
 
 
 def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     """``train``, on one process or under torchrun (see :mod:`nstlib.scale.distributed`)."""
-    from ..scale import distributed
-
     distributed.init(args.device)
     try:
         return _train_here(args, prog, argv, distributed.is_main())
@@ -289,18 +278,11 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
 
 def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: bool) -> int:
     """The training command on this process; only the ``main`` one (rank 0) prints and writes files."""
-    from ..core.images import ImageError, check_writable_path
-    from ..feedforward.models import export_model
-    from ..scale.distributed import batch_rows
-    from ..feedforward.training import TrainConfig, TrainError, plot_training, train
-    from ..core.devices import resolve_device
-    from ..core.errors import ConfigError
-
     d = _DEFAULTS[args.kind]
     try:
         resolve_device(args.device)
         if args.kind != "fast" and (args.init_model is not None or args.temporal_weight is not None):
-            raise ValueError(f"--init_model and --temporal_weight are for fast networks, not {args.kind}")
+            raise ConfigError(f"--init_model and --temporal_weight are for fast networks, not {args.kind}")
         init = _init_model(args)
         batch_rows(args.batch_size)  # under torchrun: the global batch must split evenly
         crop = args.crop or (init.meta.get("crop") if init is not None else None) or d["crop"]
@@ -321,7 +303,7 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
         task = _task(args, crop, init)
         if init is not None:  # the fine-tuned model records how its starting weights were made
             task.prior_commands = list(getattr(init, "commands", None) or [])
-    except (TrainError, ConfigError, ImageError, ValueError) as exc:
+    except NstlibError as exc:
         return fail(prog, str(exc)) if main else EXIT_USAGE
 
     progress, log_every = reporting(args.quiet, args.log_every, args.iterations)
@@ -335,7 +317,6 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
     if args.temporal_weight is not None:
         what += f" (stable, temporal weight {args.temporal_weight:g})"
     start = f" from {args.init_model}" if args.init_model else ""
-    from ..scale.distributed import world_size
 
     where = f"{world_size()} processes" if world_size() > 1 else resolve_device(args.device)
     if main:
@@ -365,12 +346,6 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
 
 
 def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
-    from ..core.images import ImageError, check_output_path, load_image, save_image
-    from ..feedforward.models import load_model
-    from ..feedforward.training import TrainError
-    from ..core.devices import resolve_device
-    from ..core.errors import ConfigError
-
     styles_in = getattr(args, "style_path", [])
     try:
         device = resolve_device(args.device)
@@ -379,7 +354,7 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
         content = load_image(args.content_path, args.image_size).to(device)
         if kind == "fast":
             if args.style is not None and args.style_mix is not None:
-                raise ValueError("give --style or --style_mix, not both")
+                raise ConfigError("give --style or --style_mix, not both")
             style = args.style_mix if args.style_mix is not None else args.style
             image = model.stylize(content, style)
         else:
@@ -389,10 +364,10 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
                                       preserve_color=args.preserve_color)
             else:
                 if len(styles) != 1:
-                    raise ValueError(f"wct takes one --style_path, got {len(styles)}")
+                    raise ConfigError(f"wct takes one --style_path, got {len(styles)}")
                 image = model.stylize(content, styles[0], alpha=args.alpha, levels=args.levels,
                                       preserve_color=args.preserve_color)
-    except (TrainError, ConfigError, ImageError, ValueError) as exc:
+    except NstlibError as exc:
         return fail(prog, f"{kind}: {exc}")
     save_image(image, output)
     print(f"saved {output}")

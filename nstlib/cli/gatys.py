@@ -15,6 +15,15 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..controls.masks import MaskError, load_mask
+from ..core.assets import default_content, default_style
+from ..core.config import INITS, OPTIMIZERS, PRESETS, Config
+from ..core.devices import resolve_device
+from ..core.errors import ConfigError, NstlibError
+from ..core.features import get_extractor
+from ..core.images import check_output_path, check_writable_path, load_image, max_pixels_for, save_image
+from ..gatys.plots import plot_history
+from ..gatys.transfer import StylizeInterrupted, stylize
 from .args import (
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
@@ -38,9 +47,6 @@ __all__ = ["build_parser", "main"]
 
 def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     """The argument parser; every flag of the seed's ``train_pytorch.py`` and more."""
-    from ..core.assets import default_content, default_style
-    from ..core.config import INITS, OPTIMIZERS, PRESETS, Config
-
     d = Config()
     p = Parser(
         prog=prog,
@@ -145,8 +151,6 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace):
-    from ..core.config import Config
-
     base = Config.preset(args.preset) if args.preset else Config()
     changes = dict(
         image_size=args.image_size, tv_weight=args.tv_weight, num_steps=args.num_steps,
@@ -179,21 +183,12 @@ def _save_reports(result, plot: Path | None, history: Path | None) -> None:
         }
         history.write_text(json.dumps(payload, indent=1, default=str))
     if plot is not None:
-        from ..gatys.plots import plot_history
-
         plot.parent.mkdir(parents=True, exist_ok=True)
         fig = plot_history(result.history, per_layer=True)
         fig.savefig(plot, dpi=120)
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:
-    from ..core.features import FeatureError
-    from ..core.images import ImageError, check_output_path, check_writable_path, load_image, max_pixels_for, save_image
-    from ..core.devices import resolve_device
-    from ..core.errors import ConfigError
-    from ..core.features import get_extractor
-    from ..gatys.transfer import stylize, StylizeInterrupted
-
     inputs = [args.content_path, *args.style_path, *([args.mask] if args.mask else []),
               *([args.init_image] if args.init_image else [])]
     try:
@@ -213,8 +208,6 @@ def _run(args: argparse.Namespace, prog: str) -> int:
                       if args.init_image else None)
         masks = None
         if args.mask:
-            from ..controls.masks import MaskError, load_mask
-
             try:
                 masks, colors = load_mask(args.mask, tuple(content.shape[-2:]))
             except MaskError as exc:
@@ -230,7 +223,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         # load the network now, so that bad weights fail before any work and step 1 follows at once
         get_extractor(tuple(dict.fromkeys((*config.content_layers, *config.style_layers))),
                       config.weights, config.pooling, str(resolve_device(config.device)), config.seed)
-    except (ConfigError, ImageError, FeatureError) as exc:
+    except NstlibError as exc:
         return fail(prog, str(exc))
 
     progress, log_every = reporting(args.quiet, args.log_every, config.num_steps)
@@ -260,7 +253,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         else:
             print(f"{prog}: interrupted before the first step; nothing saved", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ConfigError, FeatureError) as exc:
+    except NstlibError as exc:
         return fail(prog, str(exc))
 
     save_image(result.image, output)

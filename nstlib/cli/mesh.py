@@ -17,6 +17,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.assets import default_style
+from ..core.devices import resolve_device
+from ..core.errors import NstlibError
+from ..core.images import check_writable_path, load_image
+from ..feedforward.models import load_model
+from ..mesh.meshes import load_mesh, save_textured
+from ..mesh.texture import (
+    TextureConfig,
+    TextureResult,
+    adain_backproject,
+    stylize_texture,
+    training_cameras,
+    turntable,
+)
+from ..video.io import write_gif
 from .args import (
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
@@ -47,9 +62,6 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
-    from ..core.assets import default_style
-    from ..mesh.texture import TextureConfig
-
     d = TextureConfig()
     p = Parser(prog=f"{prog} mesh", formatter_class=HelpFormatter,
                 description="Stylise the texture of a 3D mesh through a differentiable renderer: every "
@@ -97,14 +109,6 @@ def outputs_for(output: str | Path) -> dict[str, Path]:
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:
-    from ..core.images import ImageError, check_writable_path, load_image
-    from ..mesh.meshes import load_mesh, save_textured
-    from ..mesh.render import RenderError
-    from ..mesh.texture import TextureConfig, stylize_texture, turntable
-    from ..core.devices import resolve_device
-    from ..core.errors import ConfigError
-    from ..video.io import write_gif
-
     name = f"{prog} mesh"
     inputs = [args.mesh, args.style_path]
     progress, _ = reporting(args.quiet, 0, 1)
@@ -128,7 +132,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             result = _adain(mesh, style, config)
         else:
             result = stylize_texture(mesh, style, config, progress=progress)
-    except (RenderError, ImageError, ConfigError, ValueError) as exc:
+    except NstlibError as exc:
         return fail(name, str(exc))
     save_textured(mesh, result.texture, files["glb"])
     save_textured(mesh, result.texture, files["obj"])  # also writes the .mtl and the .png
@@ -153,9 +157,6 @@ def _adain(mesh, style, config):
     """The fast baseline as a :class:`~nstlib.mesh.texture.TextureResult`: AdaIN on 8 views, back-projected."""
     import time
 
-    from ..mesh.texture import training_cameras
-    from ..feedforward.models import load_model
-    from ..mesh.texture import TextureResult, adain_backproject
 
     t0 = time.perf_counter()
     model = load_model("adain", device=config.device)

@@ -16,6 +16,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.assets import default_style
+from ..core.devices import resolve_device
+from ..core.errors import NstlibError
+from ..core.images import check_writable_path, load_image
+from ..video.io import VideoError, read_video, write_gif, write_video
+from ..video.transfer import METHODS, stylize_video
 from .args import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -45,9 +51,6 @@ def _offsets(text: str) -> tuple[int, ...]:
 
 
 def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
-    from ..core.assets import default_style
-    from ..video.transfer import METHODS
-
     p = Parser(prog=f"{prog} video", formatter_class=HelpFormatter,
                 description="Stylise a video (mp4, webm, mov, gif, or a folder of numbered frames). "
                             "Resumable: run the same command again to continue.")
@@ -94,14 +97,6 @@ def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:
-    from ..video.flow import FlowError
-    from ..core.images import ImageError, check_writable_path, load_image
-    from ..feedforward.training import TrainError
-    from ..core.devices import resolve_device
-    from ..core.errors import ConfigError
-    from ..video.io import VideoError, read_video, write_gif, write_video
-    from ..video.transfer import stylize_video
-
     name = f"{prog} video"
     inputs = [args.video_path, args.style_path]
     progress, _ = reporting(args.quiet, 0, 1)
@@ -123,7 +118,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             long_term=args.long_term, passes=args.passes, frames_dir=frames_dir, progress=progress,
             num_steps=args.num_steps, style_weight=args.style_weight, content_weight=args.content_weight,
             seed=args.seed, device=str(device))
-    except (VideoError, FlowError, ConfigError, ImageError, TrainError, ValueError) as exc:
+    except NstlibError as exc:
         return fail(name, str(exc))
     total = len(video.frames)
     if result.status == "interrupted":

@@ -41,6 +41,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ..core.errors import NstlibError
+
 __all__ = [
     "ColorError",
     "LUMA_WEIGHTS",
@@ -93,7 +95,7 @@ _SPACES = ("yiq", "ycbcr")
 _MODES = ("chol", "pca", "sym")
 
 
-class ColorError(ValueError):
+class ColorError(NstlibError):
     """An invalid argument to a colour function. The message names the value at fault."""
 
 

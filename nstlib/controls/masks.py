@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from ..core.errors import NstlibError
 from ..core.features import layer_resolution_divisor
 from ..core.images import ImageError, from_pil
 from ..core.losses import gram_matrix
@@ -90,7 +91,7 @@ _MAX_REGIONS = 255  # labels are stored as 8-bit images while resizing
 _HEX_RE = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
 
 
-class MaskError(ValueError):
+class MaskError(NstlibError):
     """Bad mask input. The message is ONE line that names the file, value or shape at fault."""
 
     def __init__(self, message: str) -> None:

@@ -41,6 +41,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..core.errors import NstlibError
+
 __all__ = [
     "PhotorealismError",
     "PhotorealismLoss",
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 
-class PhotorealismError(ValueError):
+class PhotorealismError(NstlibError):
     """An invalid argument to the photorealism regulariser. The message names the value at fault."""
 
 

@@ -40,7 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .assets import content_images
 from .errors import ConfigError, NstlibError
+from .images import cache_dir, load_image
 
 __all__ = [
     "BLOCK_SIZES",
@@ -374,9 +376,6 @@ def measure_calibration(
 
 def calibration_images(size: int = 256) -> list[Tensor]:
     """The photos calibration is measured on: the course's content photos at ``size`` px."""
-    from .assets import content_images
-    from .images import load_image
-
     files = content_images()
     if not files:
         raise FeatureError(
@@ -410,7 +409,6 @@ def calibration_factors(
         stored = _stored_calibration().get("caffe")
         if stored:
             return stored["factors"]
-    from .images import cache_dir
 
     key = _state_key(weights, state)
     cached = cache_dir() / "calibration" / f"{key}.json"

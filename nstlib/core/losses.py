@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .errors import ConfigError
+
 __all__ = ["gram_matrix", "content_loss", "style_loss", "tv_loss", "total_style_loss", "temporal_loss"]
 
 
@@ -39,7 +41,7 @@ def gram_matrix(features: Tensor, weights: Tensor | None = None) -> Tensor:
     if squeeze:
         features = features.unsqueeze(0)
     if features.dim() != 4:
-        raise ValueError(f"gram_matrix expects [B, C, H, W] or [C, H, W], got {tuple(features.shape)}")
+        raise ConfigError(f"gram_matrix expects [B, C, H, W] or [C, H, W], got {tuple(features.shape)}")
     b, c, h, w = features.shape
     # [B, H·W, C] is a free view of a channels_last tensor, so no copy is made on the hot path.
     flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
@@ -78,7 +80,7 @@ class _SelfProduct(torch.autograd.Function):
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
     """Mean squared error between two feature maps of the same shape ``[B, C, H, W]``; a scalar."""
     if features.shape != target.shape:
-        raise ValueError(f"content_loss: shapes differ, {tuple(features.shape)} vs {tuple(target.shape)}")
+        raise ConfigError(f"content_loss: shapes differ, {tuple(features.shape)} vs {tuple(target.shape)}")
     return F.mse_loss(features, target.to(features.dtype))
 
 
@@ -114,7 +116,7 @@ def tv_loss(image: Tensor) -> Tensor:
     A scalar. It penalises high-frequency noise; too much of it blurs the image.
     """
     if image.dim() != 4:
-        raise ValueError(f"tv_loss expects [B, C, H, W], got {tuple(image.shape)}")
+        raise ConfigError(f"tv_loss expects [B, C, H, W], got {tuple(image.shape)}")
     dy = image[:, :, 1:, :] - image[:, :, :-1, :]
     dx = image[:, :, :, 1:] - image[:, :, :, :-1]
     return dy.pow(2).sum() + dx.pow(2).sum()
@@ -134,7 +136,7 @@ def temporal_loss(image: Tensor, warped: Tensor, weights: Tensor) -> Tensor:
         A scalar; ``D = B·C·H·W`` as in the paper, so the weight is independent of the size.
     """
     if image.shape != warped.shape:
-        raise ValueError(f"temporal_loss: shapes differ, {tuple(image.shape)} vs {tuple(warped.shape)}")
+        raise ConfigError(f"temporal_loss: shapes differ, {tuple(image.shape)} vs {tuple(warped.shape)}")
     if weights.dim() != 4 or weights.shape[1] != 1 or weights.shape[-2:] != image.shape[-2:]:
-        raise ValueError(f"temporal_loss: weights must be [B, 1, H, W] like the image, got {tuple(weights.shape)}")
+        raise ConfigError(f"temporal_loss: weights must be [B, 1, H, W] like the image, got {tuple(weights.shape)}")
     return (weights * (image - warped.to(image.dtype)).pow(2)).sum() / image.numel()

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ..core.config import Config
 from ..core.optimize import StepInfo
-from ..gatys.transfer import initial_image, Result, stylize
+from ..gatys.transfer import Result, initial_image, stylize
 
 __all__ = [
     "RunSummary",

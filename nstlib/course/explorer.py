@@ -31,13 +31,15 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..core.images import load_image, resize, to_pil
-from ..core.losses import content_loss, gram_matrix, total_style_loss, tv_loss
+from ..core import assets
 from ..core.config import PRESETS, Config
 from ..core.devices import resolve_device
 from ..core.features import get_extractor
+from ..core.images import load_image, resize, to_pil
+from ..core.losses import content_loss, gram_matrix, total_style_loss, tv_loss
 from ..core.optimize import StepInfo
-from ..gatys.transfer import Result, stylize, StylizeInterrupted
+from ..gatys.transfer import Result, StylizeInterrupted, stylize
+from .notebook import to_hwc
 
 __all__ = ["Explorer", "PNG_SIGNATURE", "measure", "png_bytes", "weight_grid_figure"]
 
@@ -128,8 +130,6 @@ def weight_grid_figure(
         A constrained-layout figure; its x label is "β (style weight)", its y label
         "α (content weight)".
     """
-    from .notebook import to_hwc
-
     missing = [(a, b) for a in alphas for b in betas if (a, b) not in images]
     if missing:
         raise KeyError(f"weight_grid_figure: no image for (α, β) = {missing[0]}")
@@ -202,7 +202,6 @@ class Explorer:
         """
         import ipywidgets as w
 
-        from ..core import assets
 
         self.base_config = config or Config()
         self.every = max(1, int(every))

@@ -13,7 +13,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from ..mesh.meshes import save_textured
 from ..mesh.render import Camera, Mesh, rasterize, render, reproject
+from ..video.io import write_gif
 
 __all__ = ["gif_html", "plot_consistency", "plot_fragments", "plot_reprojection", "plot_views", "viewer_html"]
 
@@ -123,8 +125,6 @@ def plot_consistency(errors: Mapping[str, Mapping[str, float]], title: str = "Co
 
 def gif_html(frames: Tensor, fps: float = 12.0, width: int = 256) -> str:
     """An ``<img>`` tag holding a looping GIF of ``[T, 3, H, W]`` (base64), for ``IPython.display.HTML``."""
-    from ..video.io import write_gif
-
     with tempfile.TemporaryDirectory() as folder:
         data = base64.b64encode(write_gif(frames, Path(folder) / "turntable.gif", fps=fps, size=None).read_bytes()).decode()
     return f'<img src="data:image/gif;base64,{data}" width="{width}" alt="turntable">'
@@ -143,7 +143,6 @@ def viewer_html(mesh: Mesh, texture: Tensor, path: str | Path | None = None, hei
     import trimesh
     from trimesh.viewer.notebook import scene_to_html
 
-    from ..mesh.meshes import save_textured
 
     if texture_size is not None and max(texture.shape[-2:]) > texture_size:
         texture = torch.nn.functional.interpolate(texture, size=(texture_size, texture_size), mode="bicubic",

@@ -24,6 +24,9 @@ import torch
 from torch import Tensor
 
 from ..core.metrics import evaluate
+from ..feedforward.models import model_info
+from ..gatys.transfer import stylize
+from .notebook import show_images
 
 __all__ = ["MethodRow", "evaluate", "time_call", "training_cost", "compare_methods", "format_table",
            "plot_grid", "plot_tradeoff", "FLEXIBILITY"]
@@ -85,8 +88,6 @@ def time_call(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1,
 
 def training_cost(model: torch.nn.Module) -> tuple[float, int]:
     """Seconds and steps a loaded model took to train (from the history its checkpoint keeps)."""
-    from ..feedforward.models import model_info
-
     path = getattr(model, "source", None)
     if path is None:
         return 0.0, 0
@@ -118,8 +119,6 @@ def compare_methods(
     Returns:
         One :class:`MethodRow` per method, in the order gatys, fast, adain, wct.
     """
-    from ..gatys.transfer import stylize
-
     device = torch.device(device)
     size = max(content.shape[-2:])
     content, style = content.to(device), style.to(device)
@@ -171,8 +170,6 @@ def format_table(rows: Sequence[MethodRow]) -> str:
 
 def plot_grid(rows: Sequence[MethodRow], content: Tensor, style: Tensor):
     """Content, style and every method's output side by side, each titled with its time and losses."""
-    from .notebook import show_images
-
     images = [content, style] + [r.image for r in rows]
     titles = ["content", "style"] + [f"{r.method}: {r.seconds:.3g} s\ncontent {r.content:.3g}, style {r.style:.3g}"
                                      for r in rows]

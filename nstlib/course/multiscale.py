@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..core.config import Config
+from ..core.images import resize
 from ..gatys.transfer import Result, stylize
 
 __all__ = ["Comparison", "compare", "default_scales", "time_to_reach"]
@@ -103,8 +104,6 @@ def compare(
     Both get ``config.num_steps`` evaluations, the same weights, images and seed. ``content`` is
     resized so that its longer side is ``scales[-1]`` for both runs. Returns a :class:`Comparison`.
     """
-    from ..core.images import resize
-
     config = (config or Config()).replace(**overrides) if overrides else (config or Config())
     scales = tuple(scales)
     target = resize(content, scales[-1])

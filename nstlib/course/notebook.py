@@ -28,6 +28,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from ..core.assets import images_dir
+from ..core.devices import resolve_device
+from ..core.images import to_pil
 from ..gatys.plots import plot_history
 
 __all__ = [
@@ -83,8 +86,6 @@ def is_quick() -> bool:
 
 def figures_dir() -> Path:
     """``images/figures`` of the repository."""
-    from ..core.assets import images_dir
-
     return images_dir() / "figures"
 
 
@@ -110,7 +111,6 @@ def setup(seed: int = 0) -> str:
     import matplotlib
     import torch
 
-    from ..core.devices import resolve_device
 
     torch.manual_seed(seed)
     try:  # in a notebook, show the Figure objects that cells return
@@ -244,7 +244,6 @@ class LivePreview:
             return
         from IPython.display import HTML, display
 
-        from ..core.images import to_pil
 
         buf = io.BytesIO()
         picture = to_pil(info.image)

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..core.losses import content_loss, gram_matrix, style_loss
+from ..core.features import get_extractor
+from ..core.losses import content_loss, gram_matrix, style_loss, tv_loss
 
 __all__ = [
     "is_increasing",
@@ -88,8 +89,6 @@ def tv_per_pixel(image: Tensor) -> float:
     About 1/3 for uniform noise in [0, 1] (each value starts about two differences, one down and
     one right, and E[(u − v)²] = 1/6 for independent uniforms u, v); a photograph is far smoother.
     """
-    from ..core.losses import tv_loss
-
     image = _batch(image)
     return tv_loss(image.double()).item() / image.numel()
 
@@ -121,8 +120,6 @@ def layer_errors(
     Returns:
         ``[N, L]`` float64 tensor of errors (row = image, column = layer).
     """
-    from ..core.features import get_extractor
-
     if kind not in ("content", "style"):
         raise ValueError(f"kind must be 'content' or 'style', got {kind!r}")
     layers = tuple(layers)

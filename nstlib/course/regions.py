@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..controls.color import luminance
+from ..controls.masks import guided_gram_matrix, masks_for_layers
+from ..core.features import get_extractor
 from ..core.losses import gram_matrix
 
 __all__ = [
@@ -86,11 +89,7 @@ def style_distances(
         matrix for the whole image) and ``G_l(s)`` the Gram matrix of style ``s``. Multiply by
         ``style_weight`` to get the style loss ``stylize`` reports.
     """
-    from ..controls.masks import guided_gram_matrix, masks_for_layers
-
     if extractor is None:
-        from ..core.features import get_extractor
-
         extractor = get_extractor(tuple(layers), "caffe", "max", "cpu", 0)
     device = next(extractor.buffers()).device
     if masks is None:
@@ -141,8 +140,6 @@ def correlation_length(image: Tensor, reference: Tensor | None = None) -> float:
         value at 0: about the radius of a typical blob or stroke. Bigger strokes, longer
         correlation. White noise gives below 1 px; a flat difference gives ``nan``.
     """
-    from ..controls.color import luminance
-
     y = luminance(image.detach().double())[0, 0]
     if reference is not None:
         y = y - luminance(reference.detach().double())[0, 0]

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from ..core.features import LAYER_NAMES, VGGFeatures, canonical_layer, layer_resolution_divisor
 from ..core.losses import gram_matrix
+from .notebook import to_hwc
 
 __all__ = [
     "PREPROCESSINGS",
@@ -163,8 +164,6 @@ def feature_grid(
     Each row is labelled with the layer, its feature map's size and its fraction of the input's
     resolution; each panel with the channel index and its mean activation.
     """
-    from .notebook import to_hwc
-
     names = list(features)
     if not names:
         raise ValueError("feature_grid needs at least one layer")

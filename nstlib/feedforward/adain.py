@@ -33,6 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..controls.color import match_color_histogram
+from ..core.devices import resolve_device
+from ..core.errors import NstlibError
 from ..core.features import BLOCK_SIZES, CHANNELS, FeatureError, VGGFeatures, canonical_layer
 
 __all__ = [
@@ -59,7 +62,7 @@ LEVELS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 STYLE_LAYERS: tuple[str, ...] = LEVELS
 
 
-class AdaINError(ValueError):
+class AdaINError(NstlibError):
     """A bad argument to AdaIN, WCT or their decoder. The message names the value at fault."""
 
 
@@ -430,8 +433,6 @@ class AdaIN(nn.Module):
         content = encoder_input(content, self.encoder)
         styles = [encoder_input(s, self.encoder) for s in styles]
         if preserve_color:
-            from ..controls.color import match_color_histogram
-
             styles = [match_color_histogram(s, content) for s in styles]
         content_feat = self.encoder(pad_to_multiple(content, self.decoder.scale))[self.level]
         target = None
@@ -466,8 +467,6 @@ class AdaINTask:
     def __init__(self, data, styles, *, batch_size: int = 4, width: float = 1.0, level: str = "relu4_1",
                  content_weight: float = 1.0, style_weight: float = 10.0, weights: str = "caffe",
                  device: str | torch.device = "auto", seed: int = 0) -> None:
-        from ..core.devices import resolve_device
-
         torch.manual_seed(seed)
         self.adain = AdaIN(Decoder(level, width), weights=weights, device=resolve_device(device))
         self.model = self.adain.decoder

@@ -25,7 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..core.devices import resolve_device
+from ..core.errors import ConfigError
+from ..core.features import get_extractor
+from ..core.images import load_image
 from ..core.losses import content_loss, gram_matrix, tv_loss
+from .training import step_generator
 
 __all__ = [
     "ConditionalInstanceNorm2d",
@@ -98,7 +103,7 @@ class TransformerNet(nn.Module):
     def __init__(self, n_styles: int = 1, width: int = 32, n_residual: int = 5) -> None:
         super().__init__()
         if n_styles < 1 or width < 1 or n_residual < 0:
-            raise ValueError(f"TransformerNet needs n_styles >= 1, width >= 1, n_residual >= 0; "
+            raise ConfigError(f"TransformerNet needs n_styles >= 1, width >= 1, n_residual >= 0; "
                              f"got {n_styles}, {width}, {n_residual}")
         self.n_styles, self.width, self.n_residual = n_styles, width, n_residual
         w = width
@@ -159,19 +164,19 @@ def style_vector(style: int | Sequence[float] | Tensor | None, n_styles: int, ba
         style = 0
     if isinstance(style, Tensor) and style.dim() == 1 and style.dtype in (torch.int64, torch.int32):
         if style.numel() != batch or int(style.min()) < 0 or int(style.max()) >= n_styles:
-            raise ValueError(f"style indices {style.tolist()} do not fit a batch of {batch} and {n_styles} styles")
+            raise ConfigError(f"style indices {style.tolist()} do not fit a batch of {batch} and {n_styles} styles")
         return F.one_hot(style.long(), n_styles).float().to(device)
     if isinstance(style, int):
         if not 0 <= style < n_styles:
-            raise ValueError(f"style index {style} is out of range: the network has {n_styles} style(s), "
+            raise ConfigError(f"style index {style} is out of range: the network has {n_styles} style(s), "
                              f"0..{n_styles - 1}")
         mix = F.one_hot(torch.tensor(style), n_styles).float()
     else:
         mix = torch.as_tensor(style, dtype=torch.float32).flatten()
         if mix.numel() != n_styles:
-            raise ValueError(f"a style mixture needs {n_styles} weights (one per style), got {mix.numel()}")
+            raise ConfigError(f"a style mixture needs {n_styles} weights (one per style), got {mix.numel()}")
         if not torch.isfinite(mix).all() or (mix < 0).any() or float(mix.sum()) <= 0:
-            raise ValueError(f"style mixture weights must be >= 0 and not all 0, got {mix.tolist()}")
+            raise ConfigError(f"style mixture weights must be >= 0 and not all 0, got {mix.tolist()}")
         mix = mix / mix.sum()
     return mix.to(device).expand(batch, n_styles)
 
@@ -217,11 +222,8 @@ class FastTask:
         seed: int = 0,
         net: TransformerNet | None = None,
     ) -> None:
-        from ..core.devices import resolve_device
-        from ..core.features import get_extractor
-
         if not styles:
-            raise ValueError("FastTask needs at least one style image")
+            raise ConfigError("FastTask needs at least one style image")
         self.device = resolve_device(device)
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.style_names = list(style_names or [f"style {i}" for i in range(len(styles))])
@@ -232,7 +234,7 @@ class FastTask:
             torch.manual_seed(seed)
             net = TransformerNet(len(styles), width, n_residual)
         if net.n_styles != len(styles):
-            raise ValueError(f"the network has {net.n_styles} styles but {len(styles)} style images were given")
+            raise ConfigError(f"the network has {net.n_styles} styles but {len(styles)} style images were given")
         self.model = net.to(self.device)
         layers = tuple(dict.fromkeys((*self.content_layers, *self.style_layers)))
         self.extractor = get_extractor(layers, weights, "max", str(self.device), seed)
@@ -251,8 +253,6 @@ class FastTask:
                 "tv_weight": self.tv_weight, "crop": self.data.crop}
 
     def sample(self, step: int, rows: Sequence[int] | None = None) -> dict[str, Tensor]:
-        from .training import step_generator
-
         images = self.data.batch(step, self.batch_size, rows)
         gen = step_generator(self.seed, 2, step)
         styles = torch.randint(0, self.model.n_styles, (self.batch_size,), generator=gen)
@@ -277,8 +277,6 @@ class FastTask:
 
 def load_style_images(paths: Sequence[str | os.PathLike], size: int) -> list[Tensor]:
     """Style images ``[1, 3, h, w]`` loaded with their longer side ``size`` pixels."""
-    from ..core.images import load_image
-
     return [load_image(p, size) for p in paths]
 
 
@@ -350,7 +348,7 @@ def upsampling_demo(size: int = 8, channels: int = 4, stages: int = 2, transpose
     each ``[channels, size · 2^stages, size · 2^stages]``.
     """
     if transposed_kernel not in (3, 4):
-        raise ValueError(f"transposed_kernel must be 3 (Johnson) or 4 (divisible by the stride), "
+        raise ConfigError(f"transposed_kernel must be 3 (Johnson) or 4 (divisible by the stride), "
                          f"got {transposed_kernel}")
     gen = torch.Generator().manual_seed(seed)
     x = torch.ones(1, channels, size, size)
@@ -380,13 +378,13 @@ def periodic_variation(x: Tensor, period: int = 2, border: int = 4) -> float:
     checkerboard of ±c around m gives 2c / |m| (for |m| > c).
     """
     if period < 1 or border < 0:
-        raise ValueError(f"periodic_variation needs period >= 1 and border >= 0, got {period}, {border}")
+        raise ConfigError(f"periodic_variation needs period >= 1 and border >= 0, got {period}, {border}")
     x = x.double()
     if border:
         x = x[..., border:-border, border:-border]
     h, w = x.shape[-2:]
     if h < period or w < period:
-        raise ValueError(f"an image of {h}×{w} px (after the border) is smaller than the period {period}")
+        raise ConfigError(f"an image of {h}×{w} px (after the border) is smaller than the period {period}")
     x = x[..., : h - h % period, : w - w % period].reshape(-1, h - h % period, w - w % period)
     means = torch.stack([x[:, a::period, b::period].mean((-2, -1)) for a in range(period) for b in range(period)])
     scale = float(x.abs().mean())

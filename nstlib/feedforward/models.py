@@ -20,7 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.devices import resolve_device
+from .adain import AdaIN, Decoder
+from .fast import TransformerNet
 from .training import CHECKPOINT_FORMAT, TrainError, read_checkpoint, save_checkpoint
+from .wct import WCT
 
 __all__ = ["KINDS", "load_model", "export_model", "pretrained_models", "resolve_model", "model_info"]
 
@@ -63,17 +67,10 @@ def model_info(source: str | os.PathLike) -> dict[str, Any]:
 
 def _build(kind: str, arch: dict[str, Any], meta: dict[str, Any], device: torch.device) -> nn.Module:
     if kind == "fast":
-        from .fast import TransformerNet
-
         return TransformerNet(**arch)
     if kind == "adain":
-        from .adain import AdaIN, Decoder
-
         return AdaIN(Decoder(**arch), weights=meta.get("weights", "caffe"), device=device)
     if kind == "wct":
-        from .adain import Decoder
-        from .wct import WCT
-
         return WCT({level: Decoder(**a) for level, a in arch.items()}, weights=meta.get("weights", "caffe"),
                    device=device)
     raise TrainError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
@@ -95,8 +92,6 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "auto", k
     :class:`nstlib.feedforward.wct.WCT` in eval mode, in float32 on ``device``. ``kind`` checks that the
     checkpoint holds that kind of model (a clear error otherwise).
     """
-    from ..core.devices import resolve_device
-
     path = resolve_model(source)
     data = read_checkpoint(path)
     if kind is not None and data["kind"] != kind:

@@ -45,6 +45,12 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from ..core.assets import IMAGE_SUFFIXES
+from ..core.devices import resolve_device
+from ..core.errors import NstlibError
+from ..core.images import ImageError, load_image
+from ..scale import distributed
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CropDataset",
@@ -63,7 +69,7 @@ __all__ = [
 CHECKPOINT_FORMAT = "nstlib-model/1"
 
 
-class TrainError(ValueError):
+class TrainError(NstlibError):
     """A bad training setting, data folder or checkpoint; the message names the value at fault."""
 
 
@@ -119,8 +125,6 @@ class CropDataset:
         seed: int = 0,
         cache: bool | None = None,
     ) -> None:
-        from ..core.assets import IMAGE_SUFFIXES
-
         if isinstance(source, (str, os.PathLike)):
             folder = Path(source)
             if not folder.is_dir():
@@ -151,7 +155,6 @@ class CropDataset:
         """File ``index`` as ``[3, h, w]`` in [0, 1], shorter side ``resize``."""
         if index in self._decoded:
             return self._decoded[index]
-        from ..core.images import ImageError, load_image
 
         path = self.files[index]
         try:
@@ -393,8 +396,6 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    from ..scale import distributed
-    from ..core.devices import resolve_device
 
     config = config or TrainConfig()
     several = distributed.init(config.device)

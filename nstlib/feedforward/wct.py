@@ -29,22 +29,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .adain import (
-    Decoder,
-    check_alpha,
-    check_image,
-    encoder_input,
-    module_device,
-    pad_to_multiple,
-    canonical_level,
-)
-from ..controls.color import mean_cov, work_device
+from ..controls.color import match_color_histogram, mean_cov, work_device
+from ..core.devices import resolve_device
+from ..core.errors import NstlibError
 from ..core.features import VGGFeatures
+from .adain import Decoder, canonical_level, check_alpha, check_image, encoder_input, module_device, pad_to_multiple
 
 __all__ = ["WCT", "WCTError", "WCTTask", "decode_whitened", "feature_covariance", "whiten", "whitening_coloring"]
 
 
-class WCTError(ValueError):
+class WCTError(NstlibError):
     """A bad argument to the WCT functions or model. The message names the value at fault."""
 
 
@@ -261,8 +255,6 @@ class WCT(nn.Module):
         image = encoder_input(content, self.encoders[chosen[0]])
         style = encoder_input(style, self.encoders[chosen[0]])
         if preserve_color:
-            from ..controls.color import match_color_histogram
-
             style = match_color_histogram(style, image)
         for level in chosen:
             encoder, decoder = self.encoders[level], self.decoders[level]
@@ -287,8 +279,6 @@ class WCTTask:
     def __init__(self, data, levels: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1"), *, batch_size: int = 4,
                  width: float = 1.0, feature_weight: float = 1.0, weights: str = "caffe",
                  device: str | torch.device = "auto", seed: int = 0) -> None:
-        from ..core.devices import resolve_device
-
         if not levels:
             raise WCTError("WCTTask needs at least one level")
         torch.manual_seed(seed)

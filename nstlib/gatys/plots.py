@@ -7,9 +7,11 @@ command line needs no display.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+if TYPE_CHECKING:  # matplotlib takes about a second to import: the command line loads it only for --plot
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_history"]
 
@@ -47,6 +49,8 @@ def plot_history(
         The figure that holds the axes.
     """
     if ax is None:
+        from matplotlib.figure import Figure
+
         fig = Figure(figsize=(7, 4), layout="constrained")
         ax = fig.add_subplot()
     fig = ax.get_figure()

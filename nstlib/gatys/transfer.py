@@ -29,12 +29,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..controls.color import (
+    luminance,
+    luminance_only,
+    match_color_histogram,
+    match_luminance_stats,
+    transfer_chrominance,
+)
+from ..controls.masks import MaskError, downsample_mask, guided_style_loss, load_mask, masks_from_tensor
+from ..controls.photoreal import make_photorealism_loss
 from ..core.config import PRESETS, Config, ConfigError, as_config
 from ..core.devices import resolve_device
-from ..core.images import ImageLike
-from ..core.features import check_image_sizes, get_extractor, run_extractor
+from ..core.features import check_image_sizes, get_extractor, layer_resolution_divisor, run_extractor
+from ..core.images import ImageLike, load_image, max_pixels_for, resize
 from ..core.losses import content_loss, gram_matrix, total_style_loss, tv_loss
 from ..core.optimize import Evaluation, Run, Stage, StepInfo, drive
+from ..scale.tiling import optimise_tiled
 
 __all__ = [
     "Config",
@@ -98,7 +108,6 @@ def as_image(image: Tensor | str | os.PathLike, size: int, what: str) -> Tensor:
         if image.dim() != 4 or image.shape[:2] != (1, 3):
             raise ConfigError(f"{what} image must be a [1, 3, H, W] tensor, got shape {tuple(image.shape)}")
         return image.detach().float()
-    from ..core.images import load_image, max_pixels_for
 
     return load_image(image, size, max_pixels=max_pixels_for(size))  # the size asked for, however large
 
@@ -115,8 +124,6 @@ def initial_image(init: str, content: Tensor, style: Tensor, seed: int) -> Tenso
 
 
 def _resize_to(image: Tensor, longer: int) -> Tensor:
-    from ..core.images import resize
-
     return resize(image, max(16, int(round(longer))))
 
 
@@ -181,9 +188,6 @@ def _optimise(
     layer_masks: dict[str, Tensor] = {}
     region_weights: list[float] | None = None
     if region_masks is not None:
-        from ..controls.masks import downsample_mask
-        from ..core.features import layer_resolution_divisor
-
         region_masks = region_masks.to(device)
         for n in config.style_layers:
             d = layer_resolution_divisor(n)
@@ -192,8 +196,6 @@ def _optimise(
         region_weights = [0.0 if k is None else 1.0 for k in region_styles or ()]
     photo_term = None
     if config.photo_weight:
-        from ..controls.photoreal import make_photorealism_loss
-
         photo_term = make_photorealism_loss(content_img)
 
     x = init_img.detach().clone().contiguous().requires_grad_(True)
@@ -203,7 +205,6 @@ def _optimise(
     def style_term(feats: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         if region_masks is None:
             return total_style_loss(feats, style_targets, layer_w)
-        from ..controls.masks import guided_style_loss
 
         per_layer = {n: guided_style_loss(feats[n], style_targets[n], layer_masks[n], region_weights)
                      for n in config.style_layers}
@@ -310,8 +311,6 @@ def stylize(
 
     region_masks = None
     if masks is not None:
-        from ..controls.masks import MaskError, load_mask, masks_from_tensor
-
         size_hw = tuple(content_img.shape[-2:])
         try:
             region_masks = (masks_from_tensor(masks, size_hw) if isinstance(masks, Tensor)
@@ -347,12 +346,8 @@ def stylize(
 
     original_content = content_img
     if config.preserve_color == "histogram":
-        from ..controls.color import match_color_histogram
-
         styles = [match_color_histogram(s, content_img) for s in styles]
     elif config.preserve_color == "luminance":
-        from ..controls.color import luminance, luminance_only, match_luminance_stats
-
         # the style's luminance, shifted and scaled to the content's mean and std (Gatys et al.)
         content_y = luminance(content_img)
         styles = [match_luminance_stats(luminance(s), content_y).clamp(0.0, 1.0).repeat(1, 3, 1, 1)
@@ -364,8 +359,6 @@ def stylize(
     if init_image is not None:
         start = as_image(init_image, final_size, "init")
         if config.preserve_color == "luminance":
-            from ..controls.color import luminance_only
-
             start = luminance_only(start)
         start = start.to(home)
 
@@ -410,8 +403,6 @@ def stylize(
             else:
                 init = initial_image(config.init, c, ss[0], config.seed)
             if config.tile and max(c.shape[-2:]) > config.tile:
-                from ..scale.tiling import optimise_tiled
-
                 stage = optimise_tiled(run, c, ss, blend, init, n_steps)
             else:
                 stage = _optimise(run, c.to(device), [s.to(device) for s in ss], blend, init.to(device),
@@ -427,8 +418,6 @@ def stylize(
     assert stage is not None and previous is not None
     image = _upsample(previous.to(home), content_img)
     if config.preserve_color == "luminance":
-        from ..controls.color import transfer_chrominance
-
         image = transfer_chrominance(image, original_content)
     status, message = stage.status, stage.message
     if status == "nonfinite":

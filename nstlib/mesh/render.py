@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..core.errors import NstlibError
+
 __all__ = [
     "Camera",
     "Fragments",
@@ -56,7 +58,7 @@ __all__ = [
 _CHUNK_PAIRS = 4_000_000
 
 
-class RenderError(ValueError):
+class RenderError(NstlibError):
     """A mesh, camera or texture the renderer cannot use; the message names the value at fault."""
 
 

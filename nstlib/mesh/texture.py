@@ -37,13 +37,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..core.losses import gram_matrix, tv_loss
 from ..controls.masks import guided_gram_matrix, masks_for_layers
-from .render import (Camera, Fragments, Mesh, RenderError, orbit_camera, rasterize, render, reprojection_error,
-                     texel_coverage, texel_index)
 from ..core.config import DEFAULT_STYLE_LAYERS
 from ..core.devices import resolve_device
 from ..core.features import get_extractor
+from ..core.images import load_image
+from ..core.losses import gram_matrix, tv_loss
+from ..feedforward.models import load_model
+from ..gatys.transfer import stylize
+from .render import (
+    Camera,
+    Fragments,
+    Mesh,
+    RenderError,
+    orbit_camera,
+    rasterize,
+    render,
+    reprojection_error,
+    texel_coverage,
+    texel_index,
+)
 
 __all__ = [
     "TextureConfig",
@@ -282,8 +295,6 @@ def fill_unseen(texture: Tensor, seen: Tensor, wrap: tuple[bool, bool] = (False,
 
 
 def _style_image(style: Tensor | str, config: TextureConfig) -> Tensor:
-    from ..core.images import load_image
-
     size = max(16, round(config.render_size * config.style_scale))
     if isinstance(style, Tensor):
         image = style if style.dim() == 4 else style.unsqueeze(0)
@@ -446,8 +457,6 @@ def per_view_gatys(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str, *
 
     Views stylised independently disagree where they overlap; :func:`consistency` measures by how much.
     """
-    from ..gatys.transfer import stylize
-
     base = texture if texture is not None else torch.full((1, 3, 64, 64), 0.5)
     with torch.no_grad():
         contents = [render(mesh, base, cam, size, lights=FIXED_LIGHT).image for cam in cameras]
@@ -472,9 +481,6 @@ def adain_backproject(mesh: Mesh, cameras: Sequence[Camera], style: Tensor | str
         ``(texture [1, 3, T, T], stylised views [B, 3, size, size], seen [T, T])``, the last the
         texels some view reached.
     """
-    from ..core.images import load_image
-    from ..feedforward.models import load_model
-
     model = model if model is not None else load_model("adain", device="cpu")
     device = next(model.parameters()).device
     style_image = style if isinstance(style, Tensor) else load_image(style, size)

@@ -26,6 +26,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..core.errors import ConfigError
+from ..core.features import BLOCK_SIZES, CHANNELS, LAYER_NAMES, canonical_layer
+from ..core.losses import gram_matrix
+
 __all__ = [
     "SavedTensors",
     "lbfgs_bytes",
@@ -115,8 +119,6 @@ def saved_activation_bytes(extractor: torch.nn.Module, image: Tensor, gram: bool
     Returns:
         A :class:`SavedTensors` for ``extractor(image)`` (and the Gram matrices).
     """
-    from ..core.losses import gram_matrix
-
     x = image.detach().clone().requires_grad_(True)
 
     def forward() -> Tensor:
@@ -145,10 +147,8 @@ def vgg_bytes_per_pixel(last_layer: str = "conv5_1", pooling: str = "max") -> fl
     this gives 1532 bytes per pixel (1292 with average pooling), to which the Gram matrices
     add a constant that does not grow with the image.
     """
-    from ..core.features import BLOCK_SIZES, CHANNELS, LAYER_NAMES, canonical_layer
-
     if pooling not in ("max", "avg"):
-        raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        raise ConfigError(f"pooling must be 'max' or 'avg', got {pooling!r}")
     depth = LAYER_NAMES.index(canonical_layer(last_layer)) + 1
     total = 3.0 * FLOAT32
     done = 0
@@ -178,7 +178,7 @@ def lbfgs_bytes(pixels: float, history: int = 100, channels: int = 3) -> float:
     ``(2 · history + 8) · channels · pixels · 4`` bytes.
     """
     if pixels < 0 or history < 0 or channels < 1:
-        raise ValueError(
+        raise ConfigError(
             f"lbfgs_bytes needs pixels, history >= 0 and channels >= 1, got {pixels}, {history}, {channels}"
         )
     return (2 * history + LBFGS_WORKING_VECTORS) * channels * pixels * FLOAT32
@@ -216,7 +216,7 @@ def max_side_for_budget(
         have ``s · s · aspect`` pixels (the shorter side is not rounded).
     """
     if not 0 < aspect <= 1:
-        raise ValueError(f"aspect is the shorter side over the longer one, in (0, 1]; got {aspect}")
+        raise ConfigError(f"aspect is the shorter side over the longer one, in (0, 1]; got {aspect}")
     per_pixel = step_bytes(1, activation_bytes_per_pixel, 0, history)
     free = budget_bytes - weight_bytes
     if free <= 0:

@@ -40,6 +40,7 @@ from torch import Tensor
 from ..core.config import Config, ConfigError, as_config
 from ..core.devices import resolve_device
 from ..core.features import (
+    CHANNELS,
     LAYER_NAMES,
     VGGFeatures,
     canonical_layer,
@@ -48,8 +49,9 @@ from ..core.features import (
     layer_resolution_divisor,
     run_extractor,
 )
-from ..core.losses import gram_matrix, tv_loss
+from ..core.losses import content_loss, gram_matrix, style_loss, tv_loss
 from ..core.optimize import Evaluation, Run, Stage, drive
+from .memory import saved_tensor_bytes
 
 __all__ = [
     "SEAM_THRESHOLD",
@@ -508,9 +510,6 @@ def saved_bytes(config: Config | None = None, height: int = 128, width: int = 12
     by reference (not through saved-tensor hooks) are added. For a tiled run, pass the size of
     its largest tile (:attr:`TilePlan.largest`): only one tile's activations exist at a time.
     """
-    from ..core.losses import content_loss, style_loss
-    from .memory import saved_tensor_bytes
-
     config = as_config(config, **overrides)
     device = resolve_device(config.device)
     layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
@@ -547,8 +546,6 @@ def saved_bytes_per_pixel(
 
 def _checkpoint_inputs(net: VGGFeatures, height: int, width: int, itemsize: int) -> int:
     """Bytes of the inputs of the checkpointed VGG blocks: the normalised image and each pooled map."""
-    from ..core.features import CHANNELS
-
     blocks = int(LAYER_NAMES[net.depth - 1][4])
     total = 3 * height * width * 4
     for b in range(1, blocks):

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..core.errors import NstlibError
+
 __all__ = ["warp", "out_of_frame", "consistency_occlusions", "motion_boundaries", "ruder_occlusions",
            "warping_error", "SyntheticClip", "synthetic_clip", "FlowError", "FLOW_METHODS", "estimate_flow",
            "ClipFlows", "clip_flows", "quantised", "end_point_error", "occlusion_recall", "occlusion_precision"]
@@ -45,15 +47,15 @@ FLOW_METHODS = {"dis": "opencv-python-headless", "farneback": "opencv-python-hea
 _CACHE_FORMAT = 1  # bump when the cached content or the estimation changes
 
 
-class FlowError(ValueError):
+class FlowError(NstlibError):
     """An unknown flow method, a missing optional package, or frames of the wrong shape."""
 
 
 def _check_flow(flow: Tensor, like: Tensor | None = None) -> None:
     if flow.dim() != 4 or flow.shape[1] != 2:
-        raise ValueError(f"a flow is [B, 2, H, W], got {tuple(flow.shape)}")
+        raise FlowError(f"a flow is [B, 2, H, W], got {tuple(flow.shape)}")
     if like is not None and like.shape[-2:] != flow.shape[-2:]:
-        raise ValueError(f"flow {tuple(flow.shape)} and image {tuple(like.shape)} differ in size")
+        raise FlowError(f"flow {tuple(flow.shape)} and image {tuple(like.shape)} differ in size")
 
 
 def _positions(flow: Tensor) -> tuple[Tensor, Tensor]:
@@ -161,9 +163,9 @@ def warping_error(frames: Tensor, backward: Tensor, occlusions: Tensor) -> Tenso
         ``[T − 1]``: the error of each frame after the first.
     """
     if frames.dim() != 4 or frames.shape[0] < 2:
-        raise ValueError(f"warping_error needs frames [T >= 2, C, H, W], got {tuple(frames.shape)}")
+        raise FlowError(f"warping_error needs frames [T >= 2, C, H, W], got {tuple(frames.shape)}")
     if backward.shape[0] != frames.shape[0] or occlusions.shape[0] != frames.shape[0]:
-        raise ValueError(f"{frames.shape[0]} frames but {backward.shape[0]} flows and {occlusions.shape[0]} masks")
+        raise FlowError(f"{frames.shape[0]} frames but {backward.shape[0]} flows and {occlusions.shape[0]} masks")
     warped = warp(frames[:-1], backward[1:])
     visible = 1 - occlusions[1:]
     sq = (frames[1:] - warped).pow(2).sum(1, keepdim=True) * visible
@@ -227,7 +229,7 @@ def synthetic_clip(
     (cx, cy), (sx, sy) = camera_step, sprite_step
     span_x, span_y = abs(cx) * (num_frames - 1), abs(cy) * (num_frames - 1)
     if background.shape[-2] < h + span_y or background.shape[-1] < w + span_x:
-        raise ValueError(f"the background {tuple(background.shape[-2:])} is too small for {num_frames} frames "
+        raise FlowError(f"the background {tuple(background.shape[-2:])} is too small for {num_frames} frames "
                          f"of {h}×{w} px panning {camera_step} px per frame")
     x0 = 0 if cx >= 0 else span_x
     y0 = 0 if cy >= 0 else span_y
@@ -491,7 +493,7 @@ def end_point_error(estimated: Tensor, true: Tensor, mask: Tensor | None = None)
     """
     _check_flow(estimated)
     if true.shape != estimated.shape:
-        raise ValueError(f"flows {tuple(estimated.shape)} and {tuple(true.shape)} differ in shape")
+        raise FlowError(f"flows {tuple(estimated.shape)} and {tuple(true.shape)} differ in shape")
     dist = (estimated - true).pow(2).sum(1, keepdim=True).sqrt()
     if mask is None:
         return float(dist.mean())
@@ -500,7 +502,7 @@ def end_point_error(estimated: Tensor, true: Tensor, mask: Tensor | None = None)
 
 def _occlusion_counts(predicted: Tensor, true: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     if predicted.shape != true.shape:
-        raise ValueError(f"occlusion masks {tuple(predicted.shape)} and {tuple(true.shape)} differ in shape")
+        raise FlowError(f"occlusion masks {tuple(predicted.shape)} and {tuple(true.shape)} differ in shape")
     p, t = predicted > 0.5, true > 0.5
     return (p & t).sum(), p.sum(), t.sum()
 

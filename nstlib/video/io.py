@@ -23,10 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.assets import IMAGE_SUFFIXES
+from ..core.errors import NstlibError
+from ..core.images import load_image, resize, save_image
+
 __all__ = ["VideoError", "Video", "read_video", "write_video", "write_frames", "write_gif"]
 
 
-class VideoError(ValueError):
+class VideoError(NstlibError):
     """An unreadable video, a bad option or a missing extra; the message names the file or value."""
 
 
@@ -52,14 +56,11 @@ def _av():
 def _resize(frame: Tensor, size: int | None) -> Tensor:
     if size is None:
         return frame
-    from ..core.images import resize
 
     return resize(frame[None], size)[0]
 
 
 def _numbered(folder: Path) -> list[Path]:
-    from ..core.assets import IMAGE_SUFFIXES
-
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
 
     def key(p: Path) -> tuple:
@@ -117,7 +118,6 @@ def read_video(
         files = _numbered(path)
         if not files:
             raise VideoError(f"video {path}: the folder holds no numbered image frames")
-        from ..core.images import load_image
 
         times = [(i / folder_fps, f) for i, f in enumerate(files)]
         src_fps, has_audio = folder_fps, False
@@ -276,8 +276,6 @@ def write_video(
 
 def write_frames(frames: Tensor, folder: str | os.PathLike, start: int = 0) -> list[Path]:
     """Write ``[T, 3, H, W]`` as ``folder/000000.png`` … (numbered from ``start``); returns the paths."""
-    from ..core.images import save_image
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return [save_image(f, folder / f"{start + i:06d}.png") for i, f in enumerate(frames)]

@@ -30,9 +30,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..feedforward.fast import FastTask, TransformerNet
-from .flow import out_of_frame, warp
+from ..core.errors import ConfigError
 from ..core.losses import temporal_loss
+from ..feedforward.fast import FastTask, TransformerNet
+from ..feedforward.training import step_generator
+from .flow import out_of_frame, warp
 
 __all__ = [
     "DEFAULT_TEMPORAL_WEIGHT",
@@ -70,7 +72,7 @@ def affine_flow(height: int, width: int, shift: Tensor, zoom: Tensor, rotation: 
     """
     shift, zoom, rotation = (torch.as_tensor(t, dtype=torch.float32) for t in (shift, zoom, rotation))
     if shift.dim() != 2 or shift.shape[1] != 2 or zoom.shape != shift.shape[:1] or rotation.shape != zoom.shape:
-        raise ValueError(f"affine_flow needs shift [B, 2], zoom [B] and rotation [B], got "
+        raise ConfigError(f"affine_flow needs shift [B, 2], zoom [B] and rotation [B], got "
                          f"{tuple(shift.shape)}, {tuple(zoom.shape)}, {tuple(rotation.shape)}")
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
                             indexing="ij")
@@ -115,13 +117,13 @@ def simulated_motion(
         (0 where the moved frame shows what entered through the border).
     """
     if images.dim() != 4:
-        raise ValueError(f"simulated_motion needs images [B, C, H, W], got {tuple(images.shape)}")
+        raise ConfigError(f"simulated_motion needs images [B, C, H, W], got {tuple(images.shape)}")
     for name, value in (("max_shift", max_shift), ("max_zoom", max_zoom), ("max_rotation", max_rotation),
                         ("noise", noise), ("brightness", brightness)):
         if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"simulated_motion: {name} must be a number >= 0, got {value!r}")
+            raise ConfigError(f"simulated_motion: {name} must be a number >= 0, got {value!r}")
     if max_zoom >= 1:
-        raise ValueError(f"simulated_motion: max_zoom must be below 1, got {max_zoom}")
+        raise ConfigError(f"simulated_motion: max_zoom must be below 1, got {max_zoom}")
     b, c, h, w = images.shape
 
     def uniform(*shape: int) -> Tensor:  # in [-1, 1]
@@ -221,10 +223,10 @@ class StableFastTask(FastTask):
         **kwargs: Any,
     ) -> None:
         if not (math.isfinite(temporal_weight) and temporal_weight >= 0):
-            raise ValueError(f"temporal_weight must be a number >= 0, got {temporal_weight!r}")
+            raise ConfigError(f"temporal_weight must be a number >= 0, got {temporal_weight!r}")
         unknown = set(motion or {}) - set(MOTION_DEFAULTS)
         if unknown:
-            raise ValueError(f"unknown motion setting(s) {sorted(unknown)}; known: {', '.join(MOTION_DEFAULTS)}")
+            raise ConfigError(f"unknown motion setting(s) {sorted(unknown)}; known: {', '.join(MOTION_DEFAULTS)}")
         super().__init__(data, styles, style_names, **kwargs)
         self.temporal_weight = float(temporal_weight)
         self.motion = {**MOTION_DEFAULTS, **{k: float(v) for k, v in (motion or {}).items()}}
@@ -239,8 +241,6 @@ class StableFastTask(FastTask):
         """The batch of ``step``; ``rows`` keeps only those rows. The motion of every row is drawn
         from one generator for the whole batch, so a rank's rows are cut from the whole batch
         (each rank decodes every crop of the step)."""
-        from ..feedforward.training import step_generator
-
         out = super().sample(step)
         moved, flow, valid = simulated_motion(out["content"], step_generator(self.seed, 3, step), **self.motion)
         out = {**out, "moved": moved, "flow": flow, "valid": valid}

@@ -35,8 +35,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .flow import quantised, ruder_occlusions, warp, warping_error
+from ..core.config import as_config
+from ..core.devices import resolve_device
+from ..core.errors import ConfigError
+from ..core.images import load_image, save_image
 from ..core.losses import temporal_loss
+from ..core.metrics import evaluate
+from ..feedforward.models import load_model
+from ..gatys.transfer import StylizeInterrupted, stylize
+from .flow import clip_flows, estimate_flow, quantised, ruder_occlusions, warp, warping_error
+from .io import VideoError, write_video
 
 __all__ = [
     "METHODS",
@@ -85,8 +93,6 @@ class FrameStore:
     """
 
     def __init__(self, folder: str | os.PathLike, settings: Mapping[str, Any], inputs: Sequence[str] = ()) -> None:
-        from .io import VideoError
-
         self.folder = Path(folder)
         self.settings = json.loads(json.dumps(dict(settings)))  # normalised (tuples → lists)
         inputs = list(inputs)
@@ -125,13 +131,9 @@ class FrameStore:
 
     def load(self, index: int) -> Tensor:
         """``[1, 3, H, W]`` in [0, 1]."""
-        from ..core.images import load_image
-
         return load_image(self.path(index))
 
     def save(self, index: int, frame: Tensor) -> None:
-        from ..core.images import save_image
-
         save_image(frame, self.path(index))
 
     def count(self, total: int) -> int:
@@ -227,8 +229,6 @@ def flow_pairs(frames: Tensor, flows: Any, method: str = "dis") -> Callable[[int
             elif hasattr(flows, "between"):
                 there, back = flows.between(t, s), flows.between(s, t)
             else:
-                from .flow import estimate_flow
-
                 there = estimate_flow(frames[t:t + 1], frames[s:s + 1], method)
                 back = estimate_flow(frames[s:s + 1], frames[t:t + 1], method)
             memo[(t, s)] = there, trusted_weights(there, back)
@@ -246,7 +246,7 @@ def long_range_error(stylised: Tensor, pair: Callable[[int, int], tuple[Tensor, 
     constrains. ``stylised`` ``[T, 3, H, W]`` in [0, 1].
     """
     if not 1 <= gap < stylised.shape[0]:
-        raise ValueError(f"gap {gap} needs 1 <= gap < {stylised.shape[0]} frames")
+        raise ConfigError(f"gap {gap} needs 1 <= gap < {stylised.shape[0]} frames")
     errors = []
     for t in range(gap, stylised.shape[0]):
         flow, trusted = pair(t, t - gap)
@@ -258,8 +258,6 @@ def long_range_error(stylised: Tensor, pair: Callable[[int, int], tuple[Tensor, 
 def load_feed_forward(method: str, model: Any, device: torch.device):
     """A feed-forward model for ``method`` (``fast``, ``adain``, ``wct``) on ``device``: the shipped one
     when ``model`` is None, a name or checkpoint path loaded with ``weights_only=True``, or a module as is."""
-    from ..feedforward.models import load_model
-
     if model is None:
         model = {"fast": "fast_brush_strokes", "adain": "adain", "wct": "wct"}[method]
     if isinstance(model, (str, os.PathLike)):
@@ -330,10 +328,6 @@ def stylize_video(
         A :class:`VideoResult`. Ctrl-C returns the finished frames with ``status="interrupted"``
         (they are on disk when ``frames_dir`` is given).
     """
-    from ..core.config import as_config
-    from ..core.devices import resolve_device
-    from ..core.errors import ConfigError
-
     if method not in METHODS:
         raise ConfigError(f"unknown video method {method!r}; choose one of {', '.join(METHODS)}")
     if frames.dim() != 4 or frames.shape[1] != 3 or frames.shape[0] < 1:
@@ -362,8 +356,6 @@ def stylize_video(
     flow_seconds = 0.0
     if method == "ruder":
         if flows is None:
-            from .flow import clip_flows
-
             flows = clip_flows(frames, flow_method, cache_dir=flow_cache, progress=progress)
             flow_seconds = float(getattr(flows, "seconds", 0.0))
         shape = tuple(flows.backward.shape)
@@ -441,7 +433,6 @@ def _optimise_frames(frames: Tensor, style: Tensor, config, store: FrameStore | 
     image and extra losses of frame t from the frames made so far (None: per-frame)."""
     from tqdm.auto import tqdm
 
-    from ..gatys.transfer import stylize, StylizeInterrupted
 
     n = frames.shape[0]
     order = list(order if order is not None else range(n))
@@ -558,9 +549,6 @@ def video_metrics(
     per_frame = warping_error(stylised.float().cpu(), backward.float().cpu(), occlusions.float().cpu())
     out: dict[str, Any] = {"e_warp": float(per_frame.mean()), "e_warp_per_frame": per_frame.tolist()}
     if style is not None and content is not None:
-        from ..core.metrics import evaluate
-        from ..core.devices import resolve_device
-
         device = resolve_device(device)
         scores = [evaluate(s[None], c[None], style, weights, device) for s, c in zip(stylised, content)]
         out["style"] = sum(s["style"] for s in scores) / len(scores)
@@ -687,7 +675,6 @@ def side_by_side_html(videos: Mapping[str, Tensor], fps: float, height: int = 16
     import html
     import tempfile
 
-    from .io import write_video
 
     clips = list(videos.values())
     n = min(len(c) for c in clips)

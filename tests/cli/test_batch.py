@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from nstlib.cli import batch as batchcli
-from nstlib.cli.main import main
+from nstlib.cli import main
 from processes import torchrun
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nstlib.cli.main import main
+from nstlib.cli import main
 from nstlib.feedforward.training import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

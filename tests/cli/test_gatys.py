@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from nstlib.cli.gatys import build_parser
-from nstlib.cli.main import main
+from nstlib.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_FLAGS = [

@@ -15,7 +15,7 @@ import torch
 
 from nstlib.scale import distributed
 from processes import free_port, torchrun
-from nstlib.cli.main import main
+from nstlib.cli import main
 from nstlib.feedforward.training import CropDataset, read_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")

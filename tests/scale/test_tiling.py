@@ -12,7 +12,7 @@ from PIL import Image
 from torch.testing import assert_close
 
 from nstlib.core.assets import default_content, default_style
-from nstlib.cli.main import main
+from nstlib.cli import main
 from nstlib.core.features import VGGFeatures
 from nstlib.core.images import load_image
 from nstlib.core.losses import content_loss, gram_matrix, style_loss, tv_loss

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nstlib.core.assets import images_dir
-from nstlib.cli.main import main
+from nstlib.cli import main
 from nstlib.feedforward.fast import FastTask, TransformerNet
 from nstlib.video.flow import out_of_frame, warp
 from nstlib.feedforward.models import load_model

@@ -157,23 +157,20 @@ def test_bad_arguments_are_named():
         stylize_video(frames, frames[:1], "ruder", long_term=(0,))
 
 
-def test_warp_of_the_previous_result_is_the_ruder_initialisation():
+def test_warp_of_the_previous_result_is_the_ruder_initialisation(monkeypatch):
     clip, style = textured_clip(2, (32, 32)), style_image()
     seen = []
 
-    import nstlib.gatys.transfer as transfer
+    import nstlib.video.transfer as video_transfer
 
-    original = transfer.stylize
+    original = video_transfer.stylize
 
     def spy(content, style, config=None, callback=None, **kw):
         seen.append(kw.get("init_image"))
         return original(content, style, config, callback, **kw)
 
-    transfer.stylize = spy
-    try:
-        out = stylize_video(clip.frames, style, "ruder", flows=clip, num_steps=4, progress=False)
-    finally:
-        transfer.stylize = original
+    monkeypatch.setattr(video_transfer, "stylize", spy)
+    out = stylize_video(clip.frames, style, "ruder", flows=clip, num_steps=4, progress=False)
     assert seen[0] is None
     torch.testing.assert_close(seen[1], warp(out.frames[:1], clip.backward[1:2]))
 
