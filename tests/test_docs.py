@@ -8,6 +8,9 @@ In README.md and docs/*.md:
   ``nstlib.a.b`` a module (or a name a module defines), every ``python -m nstlib.a.b`` a module
   that runs, and every path under nstlib/, tests/, scripts/, images/, notebooks/ or docs/ exists.
 
+The links of the notebooks' Markdown cells, images/SOURCES.md and notebooks/CONTRIBUTING.md are
+checked too (notebook 17 links sections that moved from README.md to docs/).
+
 The last test feeds each check a broken example, so that none of them can pass vacuously.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import re
 import unicodedata
 from pathlib import Path
@@ -66,6 +70,8 @@ def anchors(text: str) -> set[str]:
     for line in text.splitlines():
         if FENCE.match(line):
             fenced = not fenced
+        if not fenced:  # an HTML anchor kept for old links: <a name="..."></a>
+            out.update(re.findall(r"<a\s+(?:name|id)=\"([^\"]+)\"", line))
         m = None if fenced else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
         if m:
             base = slug(m.group(1))
@@ -181,6 +187,19 @@ def test_page_points_at_real_things(page):
     assert problems(page, page.read_text()) == []
 
 
+OTHER_MARKDOWN = [ROOT / "images" / "SOURCES.md", ROOT / "notebooks" / "CONTRIBUTING.md"]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", OTHER_MARKDOWN + NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_elsewhere_point_at_real_things(path):
+    """The notebooks' Markdown cells and the other Markdown files link into README.md and docs/ too."""
+    text = path.read_text()
+    if path.suffix == ".ipynb":
+        text = "\n".join("".join(c["source"]) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
+    assert [p for p in problems(path, text) if p.startswith("link")] == []
+
+
 def test_every_docs_page_is_reachable_from_the_front_page():
     """README.md links docs/README.md, and that index links every other page in docs/."""
     linked = {(ROOT / t.partition("#")[0]).resolve() for line in split((ROOT / "README.md").read_text())[0]
@@ -199,6 +218,7 @@ def test_what_the_checks_read():
     assert slug("Measured: `make bench-tiling`") == "measured-make-bench-tiling"
     assert slug("3D: one texture, consistent from every view") == "3d-one-texture-consistent-from-every-view"
     assert anchors("# A\n## Measured\n```\n# not a heading\n```\n## Measured\n") == {"a", "measured", "measured-1"}
+    assert anchors('<a name="old-section"></a>\n') == {"old-section"}
 
 
 def test_each_check_catches_a_broken_example():
