@@ -212,6 +212,19 @@ def test_every_docs_page_is_reachable_from_the_front_page():
     assert missing == [], "docs pages missing from docs/README.md"
 
 
+def test_cli_page_lists_every_flag_of_the_gatys_command():
+    """Every option ``build_parser`` in nstlib/cli/main.py adds has a row in docs/cli.md."""
+    tree = ast.parse((ROOT / "nstlib" / "cli" / "main.py").read_text())
+    build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_parser")
+    flags = {node.args[0].value for node in ast.walk(build)
+             if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+             and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("add_argument", "p_add")
+             and node.args and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("--")}
+    assert len(flags) > 20
+    documented = set(re.findall(r"`(--[a-z_]+)", (ROOT / "docs" / "cli.md").read_text()))
+    assert sorted(flags - documented) == []
+
+
 def test_what_the_checks_read():
     assert {"demo", "test", "bench", "bench-tiling", "figures"} <= make_targets()
     assert {"train", "fast", "adain", "wct", "models", "video", "mesh", "batch"} <= subcommands()
