@@ -1,10 +1,10 @@
-"""The front page and docs/ point at real things (reads files only: no torch, no subprocess).
+"""The front page and docs/ point at real things (reads files, and the command table; no subprocess).
 
 In README.md and docs/*.md:
 - every relative link and image is a file or folder of the repository, and a ``#anchor`` (into
   the same page or another Markdown file) is one of that file's headings, by GitHub's slug rules;
 - in code (fenced blocks and inline spans): every ``make X`` is a Makefile target, every
-  ``python -m nstlib SUBCOMMAND`` a subcommand that ``nstlib/cli/main.py`` dispatches, every
+  ``python -m nstlib SUBCOMMAND`` a subcommand that ``nstlib/cli/dispatch.py`` dispatches, every
   ``nstlib.a.b`` a module (or a name a module defines), every ``python -m nstlib.a.b`` a module
   that runs, and every path under nstlib/, tests/, scripts/, images/, notebooks/ or docs/ exists.
 
@@ -92,17 +92,10 @@ def make_targets() -> frozenset[str]:
 
 @functools.cache
 def subcommands() -> frozenset[str]:
-    """The strings ``main`` compares ``argv[0]`` with in nstlib/cli/main.py."""
-    tree = ast.parse((ROOT / "nstlib" / "cli" / "main.py").read_text())
-    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
-    names = set()
-    for node in ast.walk(main):
-        if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Subscript)
-                and ast.unparse(node.left) == "argv[0]"):
-            for comp in node.comparators:
-                elements = comp.elts if isinstance(comp, (ast.Tuple, ast.List, ast.Set)) else [comp]
-                names.update(e.value for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str))
-    return frozenset(names)
+    """The first arguments that ``python -m nstlib`` dispatches (:data:`nstlib.cli.dispatch.COMMANDS`)."""
+    from nstlib.cli.dispatch import COMMANDS
+
+    return frozenset(COMMANDS)
 
 
 def module_file(dotted: str) -> Path | None:
@@ -170,7 +163,7 @@ def problems(page: Path, text: str) -> list[str]:
                 out.append(f"link {target!r}: {dest.name} has no heading with the anchor #{anchor}")
     for line in code:
         out += [f"`make {t}`: no such Makefile target" for t in MAKE.findall(line) if t not in make_targets()]
-        out += [f"`python -m nstlib {c}`: no such subcommand (nstlib/cli/main.py)"
+        out += [f"`python -m nstlib {c}`: no such subcommand (nstlib/cli/dispatch.py)"
                 for c in SUBCOMMAND.findall(line) if c not in subcommands()]
         for mod in RUN_MODULE.findall(line):
             f = module_file(mod)
@@ -213,8 +206,8 @@ def test_every_docs_page_is_reachable_from_the_front_page():
 
 
 def test_cli_page_lists_every_flag_of_the_gatys_command():
-    """Every option ``build_parser`` in nstlib/cli/main.py adds has a row in docs/cli.md."""
-    tree = ast.parse((ROOT / "nstlib" / "cli" / "main.py").read_text())
+    """Every option ``build_parser`` in nstlib/cli/gatys.py adds has a row in docs/cli.md."""
+    tree = ast.parse((ROOT / "nstlib" / "cli" / "gatys.py").read_text())
     build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_parser")
     flags = {node.args[0].value for node in ast.walk(build)
              if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
