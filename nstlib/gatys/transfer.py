@@ -17,6 +17,7 @@ photorealism term (``photo_weight``, :mod:`nstlib.controls.photoreal`) and spati
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -28,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from ..controls.color import (
     luminance,
@@ -286,21 +288,78 @@ def stylize(
     device = resolve_device(config.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    extra_losses = dict(extra_losses or {})
+    inputs = _load_inputs(content, style, config, masks, region_styles, init_image)
+    _check_combinations(config, inputs, extra_losses)
+    inputs = _color_before(inputs, config)
+    # a tiled run keeps the whole images on the CPU and moves one tile at a time to the device
+    inputs = inputs.to(torch.device("cpu") if config.tile else device)
+    layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
+    extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
+    bar = tqdm(total=config.num_steps, desc="stylize", unit="step", disable=not progress, leave=False)
+    run = Run(config, extractor, callback, bar, time.perf_counter(), _empty_history(config, extra_losses),
+              extra_losses=extra_losses)
+    try:
+        stage, image = _optimise_scales(run, inputs, device)
+    finally:
+        bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return _finish(run, stage, _color_after(image, inputs, config))
 
-    style_list = list(style) if isinstance(style, (list, tuple)) else [style]
-    if not style_list:
+
+@dataclass
+class _Inputs:
+    """The images of one ``stylize`` call, loaded, checked and (after colour pre-processing) ready.
+
+    Attributes:
+        content: ``[1, 3, H, W]``, what the content loss matches (luminance only with
+            ``preserve_color="luminance"``).
+        original: the content as given, whose colours ``"luminance"`` puts back at the end.
+        styles: one ``[1, 3, h, w]`` per style image, at ``style_scale`` of the content.
+        blend: the normalised weight of each style.
+        masks: ``[R, H, W]`` regions of the content, or None; ``region_styles`` their style indices.
+        start: the warm start ``[1, 3, h, w]`` (``init_image``), or None.
+    """
+
+    content: Tensor
+    original: Tensor
+    styles: list[Tensor]
+    blend: list[float]
+    masks: Tensor | None = None
+    region_styles: list[int | None] | None = None
+    start: Tensor | None = None
+
+    def to(self, device: torch.device) -> "_Inputs":
+        """The same inputs, the images on ``device`` (the masks move per scale)."""
+        return dataclasses.replace(
+            self, content=self.content.to(device), original=self.original.to(device),
+            styles=[s.to(device) for s in self.styles],
+            start=None if self.start is None else self.start.to(device))
+
+
+def _style_blend(config: Config, count: int) -> list[float]:
+    """The weights of ``count`` style images, normalised to sum to 1 (equal without ``style_blend``)."""
+    if count == 0:
         raise ConfigError("no style image was given")
-    if config.style_blend is not None and len(config.style_blend) != len(style_list):
-        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
-    blend = [float(b) for b in (config.style_blend or [1.0] * len(style_list))]
-    blend = [b / sum(blend) for b in blend]
+    if config.style_blend is not None and len(config.style_blend) != count:
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {count} style images")
+    blend = [float(b) for b in (config.style_blend or [1.0] * count)]
+    return [b / sum(blend) for b in blend]
 
+
+def _load_inputs(content: ImageLike, style: ImageLike | Sequence[ImageLike], config: Config,
+                 masks: Tensor | str | os.PathLike | None, region_styles: Sequence[int | None] | None,
+                 init_image: ImageLike | None) -> _Inputs:
+    """Load (or check) every image at the size the run needs: the content at the output size (the
+    last of ``config.scales``), the styles at ``style_scale`` of it, the masks at the content's."""
+    style_list = list(style) if isinstance(style, (list, tuple)) else [style]
+    blend = _style_blend(config, len(style_list))
     final_size = config.scales[-1] if config.scales else config.image_size
     content_img = as_image(content, final_size, "content")
     if config.scales and isinstance(content, Tensor):
         content_img = _resize_to(content_img, final_size)
-    content_longer = max(content_img.shape[-2:])
-    style_longer = config.style_scale * content_longer
+    style_longer = config.style_scale * max(content_img.shape[-2:])
     styles = []
     for i, s in enumerate(style_list):
         what = "style" if len(style_list) == 1 else f"style {i + 1}"
@@ -308,67 +367,77 @@ def stylize(
         if isinstance(s, Tensor) and config.style_scale != 1.0:
             img = _resize_to(img, style_longer)
         styles.append(img)
+    region_masks, region_list = _load_masks(masks, region_styles, content_img, len(styles), config)
+    start = as_image(init_image, final_size, "init") if init_image is not None else None
+    return _Inputs(content_img, content_img, styles, blend, region_masks, region_list, start)
 
-    region_masks = None
-    if masks is not None:
-        size_hw = tuple(content_img.shape[-2:])
-        try:
-            region_masks = (masks_from_tensor(masks, size_hw) if isinstance(masks, Tensor)
-                            else load_mask(masks, size_hw)[0])
-        except MaskError as exc:
-            raise ConfigError(str(exc)) from None
-        n_regions = region_masks.shape[0]
-        if region_styles is None:
-            if n_regions != len(styles):
-                raise ConfigError(
-                    f"the mask has {n_regions} regions but {len(styles)} style image(s) were given; "
-                    "give one style per region or say which style each region takes (region_styles)")
-            region_styles = list(range(n_regions))
-        region_styles = list(region_styles)
-        if len(region_styles) != n_regions:
-            raise ConfigError(f"region_styles has {len(region_styles)} entries for {n_regions} mask regions")
-        for k in region_styles:
-            if k is not None and not (isinstance(k, int) and 0 <= k < len(styles)):
-                raise ConfigError(f"region_styles entry {k!r} is not None or a style index 0..{len(styles) - 1}")
-        if config.style_blend is not None:
-            raise ConfigError("style_blend and masks do not combine: with masks, each region takes one style")
-    elif region_styles is not None:
-        raise ConfigError("region_styles needs masks")
-    extra_losses = dict(extra_losses or {})
+
+def _load_masks(masks: Tensor | str | os.PathLike | None, region_styles: Sequence[int | None] | None,
+                content: Tensor, n_styles: int, config: Config) -> tuple[Tensor | None, list[int | None] | None]:
+    """The regions ``[R, H, W]`` at the content's size and the style index of each (None: unstylised)."""
+    if masks is None:
+        if region_styles is not None:
+            raise ConfigError("region_styles needs masks")
+        return None, None
+    size_hw = tuple(content.shape[-2:])
+    try:
+        region_masks = masks_from_tensor(masks, size_hw) if isinstance(masks, Tensor) else load_mask(masks, size_hw)[0]
+    except MaskError as exc:
+        raise ConfigError(str(exc)) from None
+    n_regions = region_masks.shape[0]
+    if region_styles is None:
+        if n_regions != n_styles:
+            raise ConfigError(
+                f"the mask has {n_regions} regions but {n_styles} style image(s) were given; "
+                "give one style per region or say which style each region takes (region_styles)")
+        region_styles = list(range(n_regions))
+    region_styles = list(region_styles)
+    if len(region_styles) != n_regions:
+        raise ConfigError(f"region_styles has {len(region_styles)} entries for {n_regions} mask regions")
+    for k in region_styles:
+        if k is not None and not (isinstance(k, int) and 0 <= k < n_styles):
+            raise ConfigError(f"region_styles entry {k!r} is not None or a style index 0..{n_styles - 1}")
+    if config.style_blend is not None:
+        raise ConfigError("style_blend and masks do not combine: with masks, each region takes one style")
+    return region_masks, region_styles
+
+
+def _check_combinations(config: Config, inputs: _Inputs, extra_losses: Mapping[str, Any]) -> None:
+    """Refuse the options that do not combine (tiles need a loss that splits over the image)."""
     if extra_losses and config.scales:
         raise ConfigError("extra losses are computed at the output size; they do not combine with scales")
-    if config.tile and (masks is not None or extra_losses or config.photo_weight):
-        what = "masks" if masks is not None else "extra losses" if extra_losses else "photo_weight"
+    if config.tile and (inputs.masks is not None or extra_losses or config.photo_weight):
+        what = "masks" if inputs.masks is not None else "extra losses" if extra_losses else "photo_weight"
         raise ConfigError(f"tile={config.tile} does not combine with {what}: they need the whole image at once")
     clash = set(extra_losses) & {"total", "content", "style", "tv", "photo", "seconds", "size"}
     if clash:
         raise ConfigError(f"extra loss name {sorted(clash)[0]!r} is taken by a built-in term")
 
-    original_content = content_img
+
+def _color_before(inputs: _Inputs, config: Config) -> _Inputs:
+    """Colour pre-processing (Gatys et al. 2016, "Preserving Color"): ``"histogram"`` matches each
+    style's colour mean and covariance to the content's; ``"luminance"`` optimises the luminance
+    only, against each style's luminance shifted and scaled to the content's mean and std."""
     if config.preserve_color == "histogram":
-        styles = [match_color_histogram(s, content_img) for s in styles]
-    elif config.preserve_color == "luminance":
-        # the style's luminance, shifted and scaled to the content's mean and std (Gatys et al.)
-        content_y = luminance(content_img)
-        styles = [match_luminance_stats(luminance(s), content_y).clamp(0.0, 1.0).repeat(1, 3, 1, 1)
-                  for s in styles]
-        content_img = luminance_only(content_img)
-    # a tiled run keeps the whole images on the CPU and moves one tile at a time to the device
-    home = torch.device("cpu") if config.tile else device
-    start = None
-    if init_image is not None:
-        start = as_image(init_image, final_size, "init")
-        if config.preserve_color == "luminance":
-            start = luminance_only(start)
-        start = start.to(home)
+        return dataclasses.replace(inputs, styles=[match_color_histogram(s, inputs.content) for s in inputs.styles])
+    if config.preserve_color != "luminance":
+        return inputs
+    content_y = luminance(inputs.content)
+    styles = [match_luminance_stats(luminance(s), content_y).clamp(0.0, 1.0).repeat(1, 3, 1, 1)
+              for s in inputs.styles]
+    start = None if inputs.start is None else luminance_only(inputs.start)
+    return dataclasses.replace(inputs, content=luminance_only(inputs.content), styles=styles, start=start)
 
-    content_img, original_content = content_img.to(home), original_content.to(home)
-    styles = [s.to(home) for s in styles]
-    layers = tuple(dict.fromkeys((*config.content_layers, *config.style_layers)))
-    extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
 
-    from tqdm.auto import tqdm
+def _color_after(image: Tensor, inputs: _Inputs, config: Config) -> Tensor:
+    """Colour post-processing: with ``"luminance"``, the content's chrominance on the result's luminance."""
+    if config.preserve_color == "luminance":
+        return transfer_chrominance(image, inputs.original)
+    return image
 
+
+def _empty_history(config: Config, extra_losses: Mapping[str, Any]) -> dict[str, list[float]]:
+    """The history's keys, in the order a :class:`Result` lists them, each an empty list."""
     history: dict[str, list[float]] = {"total": [], "content": [], "style": [], "tv": [], "seconds": []}
     if config.photo_weight:
         history["photo"] = []
@@ -378,61 +447,53 @@ def stylize(
         history[name] = []
     for n in config.style_layers:
         history[f"style/{n}"] = []
-    bar = tqdm(total=config.num_steps, desc="stylize", unit="step", disable=not progress, leave=False)
-    run = Run(config, extractor, callback, bar, time.perf_counter(), history, extra_losses=extra_losses)
+    return history
 
+
+def _optimise_scales(run: Run, inputs: _Inputs, device: torch.device) -> tuple[Stage, Tensor]:
+    """Optimise at each of ``config.scales`` in turn (or once at the content's size), each scale
+    starting from the previous one's best image upsampled; tiles where a scale exceeds ``tile``.
+    Returns the last stage and its image at the content's size."""
+    config, content = run.config, inputs.content
+    content_longer = max(content.shape[-2:])
     sizes = config.scales or (content_longer,)
-    steps = _split_steps(config.num_steps, len(sizes))
     previous: Tensor | None = None
-    stage = None
-    try:
-        for size, n_steps in zip(sizes, steps):
-            scale = size / content_longer
-            if scale == 1:
-                c, ss, m = content_img, styles, region_masks
-            else:
-                c = _resize_to(content_img, size)
-                ss = [_resize_to(s, max(s.shape[-2:]) * scale) for s in styles]
-                m = None
-                if region_masks is not None:
-                    m = torch.nn.functional.interpolate(region_masks[None], size=c.shape[-2:], mode="area")[0]
-            if previous is not None:
-                init = _upsample(previous, c)
-            elif start is not None:
-                init = _upsample(start, c)
-            else:
-                init = initial_image(config.init, c, ss[0], config.seed)
-            if config.tile and max(c.shape[-2:]) > config.tile:
-                stage = optimise_tiled(run, c, ss, blend, init, n_steps)
-            else:
-                stage = _optimise(run, c.to(device), [s.to(device) for s in ss], blend, init.to(device),
-                                  n_steps, m, region_styles)
-            previous = stage.image
-            if stage.status != "done":
-                break
-    finally:
-        bar.close()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    for size, n_steps in zip(sizes, _split_steps(config.num_steps, len(sizes))):
+        scale = size / content_longer
+        c, ss, m = content, inputs.styles, inputs.masks
+        if scale != 1:
+            c = _resize_to(content, size)
+            ss = [_resize_to(s, max(s.shape[-2:]) * scale) for s in inputs.styles]
+            m = None if m is None else torch.nn.functional.interpolate(m[None], size=c.shape[-2:], mode="area")[0]
+        start = previous if previous is not None else inputs.start
+        init = _upsample(start, c) if start is not None else initial_image(config.init, c, ss[0], config.seed)
+        if config.tile and max(c.shape[-2:]) > config.tile:
+            stage = optimise_tiled(run, c, ss, inputs.blend, init, n_steps)
+        else:
+            stage = _optimise(run, c.to(device), [s.to(device) for s in ss], inputs.blend, init.to(device),
+                              n_steps, m, inputs.region_styles)
+        previous = stage.image
+        if stage.status != "done":
+            break
+    return stage, _upsample(previous.to(content.device), content)
 
-    assert stage is not None and previous is not None
-    image = _upsample(previous.to(home), content_img)
-    if config.preserve_color == "luminance":
-        image = transfer_chrominance(image, original_content)
-    status, message = stage.status, stage.message
-    if status == "nonfinite":
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+def _finish(run: Run, stage: Stage, image: Tensor) -> Result:
+    """The :class:`Result`; warns on a non-finite loss and raises :class:`StylizeInterrupted` on Ctrl-C."""
+    history = run.history
+    if stage.status == "nonfinite":
+        warnings.warn(stage.message, RuntimeWarning, stacklevel=3)
     best_value = history["total"][stage.best_step - 1] if stage.best_step else math.nan
     result = Result(
         image=image.clamp(0.0, 1.0).cpu(),
         history=history,
         evaluations=run.evaluations,
         seconds=time.perf_counter() - run.start,
-        config=config,
+        config=run.config,
         best_step=stage.best_step,
-        status=status,
-        message=message or f"{run.evaluations} evaluations, best total loss {best_value:.4g}",
+        status=stage.status,
+        message=stage.message or f"{run.evaluations} evaluations, best total loss {best_value:.4g}",
     )
-    if status == "interrupted":
+    if stage.status == "interrupted":
         raise StylizeInterrupted(result)
     return result
