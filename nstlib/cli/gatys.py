@@ -12,8 +12,11 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from torch import Tensor
 
 from ..controls.masks import MaskError, load_mask
 from ..core.assets import default_content, default_style
@@ -22,6 +25,7 @@ from ..core.devices import resolve_device
 from ..core.errors import ConfigError, NstlibError
 from ..core.features import get_extractor
 from ..core.images import check_output_path, check_writable_path, load_image, max_pixels_for, save_image
+from ..core.optimize import StepInfo
 from ..gatys.plots import plot_history
 from ..gatys.transfer import StylizeInterrupted, stylize
 from .args import (
@@ -61,8 +65,18 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         "The texture of a 3D mesh: python -m nstlib mesh --help",
         formatter_class=HelpFormatter,
     )
+    _add_image_options(p, d)
+    _add_weight_options(p, d)
+    _add_optimisation_options(p, d)
+    _add_control_options(p, d)
+    _add_large_output_options(p, d)
+    _add_reporting_options(p)
+    return p
 
-    io = p.add_argument_group("images")
+
+def _add_image_options(parser: argparse.ArgumentParser, d: Config) -> None:
+    """Add the images: content, style, output and size."""
+    io = parser.add_argument_group("images")
     p_add = io.add_argument
     p_add("--content_path", "--content-path", default=str(default_content()),
           help="content photo: a file path or an http(s) URL")
@@ -74,7 +88,10 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     p_add("--image_size", "--image-size", type=positive_int, default=d.image_size,
           help="longer side of the output, in pixels")
 
-    w = p.add_argument_group("loss weights")
+
+def _add_weight_options(parser: argparse.ArgumentParser, d: Config) -> None:
+    """Add the loss weights and layers."""
+    w = parser.add_argument_group("loss weights")
     w.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="the seed's tuning presets: high_style (beta 1e7), balanced (alpha 1, beta 1e6), "
                    "high_content (alpha 10, beta 1e5); explicit weights override it")
@@ -89,7 +106,10 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
     w.add_argument("--style_layers", "--style-layers", type=layer_list, default=d.style_layers,
                    help="comma-separated VGG19 layers for the style loss")
 
-    o = p.add_argument_group("optimisation")
+
+def _add_optimisation_options(parser: argparse.ArgumentParser, d: Config) -> None:
+    """Add the optimiser, its start, the network and the device."""
+    o = parser.add_argument_group("optimisation")
     o.add_argument("--num_steps", "--num-steps", type=positive_int, default=d.num_steps,
                    help="loss evaluations (forward + backward passes) to spend")
     o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
@@ -110,7 +130,10 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
                    help="L-BFGS memory (pairs of image-sized vectors); lower it for large images")
     o.add_argument("--seed", type=int, default=d.seed, help="random seed (noise init); CPU runs are reproducible")
 
-    a = p.add_argument_group("advanced controls")
+
+def _add_control_options(parser: argparse.ArgumentParser, d: Config) -> None:
+    """Add the advanced controls: blending, scale, colour, coarse to fine, photorealism, masks."""
+    a = parser.add_argument_group("advanced controls")
     a.add_argument("--style_blend", "--style-blend", type=float_list, default=None, metavar="W1,W2,...",
                    help="weights of several style images, e.g. 0.7,0.3 (default: equal)")
     a.add_argument("--style_scale", "--style-scale", type=style_scale, default=d.style_scale,
@@ -130,7 +153,10 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
                    help="with --mask, the style index for each region in the order of the mask's colours "
                         "(sorted as hex RGB), or none to leave a region unstylised, e.g. 0,1,none")
 
-    big = p.add_argument_group("large outputs")
+
+def _add_large_output_options(parser: argparse.ArgumentParser, d: Config) -> None:
+    """Add outputs larger than memory: tiles and checkpointing."""
+    big = parser.add_argument_group("large outputs")
     big.add_argument("--tile", type=positive_int, default=None, metavar="N",
                      help="optimise outputs larger than N px in overlapping N-px tiles with global style "
                           "statistics: device memory of one tile, whatever the output size (e.g. 512)")
@@ -140,14 +166,16 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
                      help="recompute VGG activations in the backward pass instead of keeping them "
                           "(less memory per pixel, about a third more time)")
 
-    r = p.add_argument_group("reporting")
+
+def _add_reporting_options(parser: argparse.ArgumentParser) -> None:
+    """Add the loss plot, the history and the progress report."""
+    r = parser.add_argument_group("reporting")
     r.add_argument("--plot", default=None, metavar="PNG", help="save the loss curves as a PNG plot")
     r.add_argument("--history", default=None, metavar="JSON", help="save the per-step loss history as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no step log")
     r.add_argument("--log_every", "--log-every", type=nonnegative_int, default=None, metavar="N",
                    help="print the loss every N steps to stdout (0: never; default: every tenth of "
                         "the run when stderr is not a terminal, as in Colab's ! cells or a log file)")
-    return p
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -188,83 +216,109 @@ def _save_reports(result, plot: Path | None, history: Path | None) -> None:
         fig.savefig(plot, dpi=120)
 
 
-def _run(args: argparse.Namespace, prog: str) -> int:
+@dataclass
+class _Job:
+    """What one command line run has checked and loaded before any work starts."""
+
+    config: Config
+    output: Path
+    plot: Path | None
+    history: Path | None
+    content: Tensor
+    styles: list[Tensor]
+    init_image: Tensor | None
+    masks: Tensor | None
+
+
+def _load_mask(args: argparse.Namespace, content: Tensor, n_styles: int) -> Tensor | None:
+    """``--mask`` as regions ``[R, H, W]`` at the content's size, with one style (or none) per region."""
+    if not args.mask:
+        if args.region_styles is not None:
+            raise ConfigError("--region_styles needs --mask")
+        return None
+    try:
+        masks, colors = load_mask(args.mask, tuple(content.shape[-2:]))
+    except MaskError as exc:
+        raise ConfigError(str(exc)) from None
+    wanted = len(args.region_styles) if args.region_styles is not None else n_styles
+    if len(colors) != wanted:
+        found = ", ".join("#%02x%02x%02x" % tuple(c) for c in colors)
+        what = "--region_styles entries" if args.region_styles is not None else "--style_path images"
+        raise ConfigError(f"{args.mask} has {len(colors)} regions ({found}) but there are {wanted} {what}; "
+                          "give one style per region, or --region_styles with one entry per region")
+    return masks
+
+
+def _prepare(args: argparse.Namespace) -> _Job:
+    """Check every setting and path and load every input; raises :class:`NstlibError` on bad input."""
     inputs = [args.content_path, *args.style_path, *([args.mask] if args.mask else []),
               *([args.init_image] if args.init_image else [])]
-    try:
-        config = _config_from_args(args)
-        if args.style_blend and len(args.style_blend) != len(args.style_path):
-            raise ConfigError(f"--style_blend has {len(args.style_blend)} weights for "
-                              f"{len(args.style_path)} --style_path images")
-        resolve_device(config.device)
-        output = check_output_path(args.output_path, inputs)
-        plot = args.plot and check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf"))
-        history = args.history and check_writable_path(args.history, inputs, (".json",))
-        # --image_size is honoured however large (a tiled output); only sources without a size are capped
-        content = load_image(args.content_path, config.image_size, max_pixels=max_pixels_for(config.image_size))
-        style_size = max(16, round(config.style_scale * config.image_size))
-        styles = [load_image(path, style_size, max_pixels=max_pixels_for(style_size)) for path in args.style_path]
-        init_image = (load_image(args.init_image, config.image_size, max_pixels=max_pixels_for(config.image_size))
-                      if args.init_image else None)
-        masks = None
-        if args.mask:
-            try:
-                masks, colors = load_mask(args.mask, tuple(content.shape[-2:]))
-            except MaskError as exc:
-                raise ConfigError(str(exc)) from None
-            wanted = len(args.region_styles) if args.region_styles is not None else len(styles)
-            if len(colors) != wanted:
-                found = ", ".join("#%02x%02x%02x" % tuple(c) for c in colors)
-                what = "--region_styles entries" if args.region_styles is not None else "--style_path images"
-                raise ConfigError(f"{args.mask} has {len(colors)} regions ({found}) but there are {wanted} {what}; "
-                                  "give one style per region, or --region_styles with one entry per region")
-        elif args.region_styles is not None:
-            raise ConfigError("--region_styles needs --mask")
-        # load the network now, so that bad weights fail before any work and step 1 follows at once
-        get_extractor(tuple(dict.fromkeys((*config.content_layers, *config.style_layers))),
-                      config.weights, config.pooling, str(resolve_device(config.device)), config.seed)
-    except NstlibError as exc:
-        return fail(prog, str(exc))
+    config = _config_from_args(args)
+    if args.style_blend and len(args.style_blend) != len(args.style_path):
+        raise ConfigError(f"--style_blend has {len(args.style_blend)} weights for "
+                          f"{len(args.style_path)} --style_path images")
+    device = resolve_device(config.device)
+    output = check_output_path(args.output_path, inputs)
+    plot = check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf")) if args.plot else None
+    history = check_writable_path(args.history, inputs, (".json",)) if args.history else None
+    # --image_size is honoured however large (a tiled output); only sources without a size are capped
+    size, style_size = config.image_size, max(16, round(config.style_scale * config.image_size))
+    content = load_image(args.content_path, size, max_pixels=max_pixels_for(size))
+    styles = [load_image(path, style_size, max_pixels=max_pixels_for(style_size)) for path in args.style_path]
+    init_image = load_image(args.init_image, size, max_pixels=max_pixels_for(size)) if args.init_image else None
+    masks = _load_mask(args, content, len(styles))
+    # load the network now, so that bad weights fail before any work and step 1 follows at once
+    get_extractor(tuple(dict.fromkeys((*config.content_layers, *config.style_layers))),
+                  config.weights, config.pooling, str(device), config.seed)
+    return _Job(config, output, plot, history, content, styles, init_image, masks)
 
-    progress, log_every = reporting(args.quiet, args.log_every, config.num_steps)
 
-    def log_step(info) -> None:
-        if info.step % log_every == 0 or info.step == info.num_steps:
+def _step_logger(every: int) -> Callable[[StepInfo], None] | None:
+    """A callback that prints the loss every ``every`` steps and at the last (None for 0: never)."""
+    if not every:
+        return None
+
+    def log_step(info: StepInfo) -> None:
+        if info.step % every == 0 or info.step == info.num_steps:
             print(f"step {info.step}/{info.num_steps}: loss {info.losses['total']:.4g} "
                   f"({info.seconds:.1f} s)", flush=True)
 
-    h, w = content.shape[-2:]
-    print(
-        f"stylizing {args.content_path} in the style of {', '.join(args.style_path)}: {w}×{h} px, "
-        f"{config.num_steps} {config.optimizer} steps on {resolve_device(config.device)}",
-        flush=True,
-    )
+    return log_step
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
+    try:
+        job = _prepare(args)
+    except NstlibError as exc:
+        return fail(prog, str(exc))
+    config = job.config
+    progress, log_every = reporting(args.quiet, args.log_every, config.num_steps)
+    h, w = job.content.shape[-2:]
+    print(f"stylizing {args.content_path} in the style of {', '.join(args.style_path)}: {w}×{h} px, "
+          f"{config.num_steps} {config.optimizer} steps on {resolve_device(config.device)}", flush=True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the non-finite case is reported below
-            result = stylize(content, styles, config, log_step if log_every else None, progress=progress,
-                             masks=masks, region_styles=args.region_styles, init_image=init_image)
+            result = stylize(job.content, job.styles, config, _step_logger(log_every), progress=progress,
+                             masks=job.masks, region_styles=args.region_styles, init_image=job.init_image)
     except StylizeInterrupted as stop:
         result = stop.result
         if result.evaluations:
-            save_image(result.image, output)
-            _save_reports(result, plot, history)
-            print(f"{prog}: {result.message}; saved {output}", file=sys.stderr)
+            save_image(result.image, job.output)
+            _save_reports(result, job.plot, job.history)
+            print(f"{prog}: {result.message}; saved {job.output}", file=sys.stderr)
         else:
             print(f"{prog}: interrupted before the first step; nothing saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NstlibError as exc:
         return fail(prog, str(exc))
-
-    save_image(result.image, output)
-    _save_reports(result, plot, history)
+    save_image(result.image, job.output)
+    _save_reports(result, job.plot, job.history)
     if result.status == "nonfinite":
-        return fail(prog, f"{result.message} Saved it to {output}", EXIT_NONFINITE)
-    print(
-        f"saved {output} ({result.evaluations} steps in {result.seconds:.1f} s, "
-        f"final loss {result.final_loss:.4g})"
-    )
-    for extra in (plot, history):
+        return fail(prog, f"{result.message} Saved it to {job.output}", EXIT_NONFINITE)
+    print(f"saved {job.output} ({result.evaluations} steps in {result.seconds:.1f} s, "
+          f"final loss {result.final_loss:.4g})")
+    for extra in (job.plot, job.history):
         if extra is not None:
             print(f"saved {extra}")
     return EXIT_OK
