@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -114,88 +115,104 @@ def read_video(
     path = Path(source)
     if not path.exists():
         raise VideoError(f"video {path}: no such file or folder")
-    if path.is_dir():
-        files = _numbered(path)
-        if not files:
-            raise VideoError(f"video {path}: the folder holds no numbered image frames")
+    decoded, src_fps, has_audio = _folder_frames(path, folder_fps) if path.is_dir() else _file_frames(path, folder_fps)
+    try:
+        frames = _pick_frames(decoded, src_fps, start or 0.0, end, fps, max_frames, size)
+    finally:
+        if hasattr(decoded, "close"):
+            decoded.close()
+    if not frames:
+        raise VideoError(f"video {path}: no frames between {start or 0.0:g} s and "
+                         f"{'the end' if end is None else f'{end:g} s'}")
+    return Video(torch.stack(frames), float(fps or src_fps), str(path), has_audio)
 
-        times = [(i / folder_fps, f) for i, f in enumerate(files)]
-        src_fps, has_audio = folder_fps, False
-        first: list[tuple[str, tuple[int, ...]]] = []
 
-        def load_frame(f: Path) -> Tensor:
-            image = load_image(f)[0]
-            if not first:
-                first.append((f.name, tuple(image.shape[-2:])))
-            elif tuple(image.shape[-2:]) != first[0][1]:
-                (h0, w0), (h, w) = first[0][1], image.shape[-2:]
-                raise VideoError(f"video {path}: frame {f.name} is {w}×{h} px but {first[0][0]} is {w0}×{h0} px; "
-                                 "all frames of a folder must have one size")
-            return image
+#: A decoded frame: its time in seconds and a function that loads it as ``[3, H, W]`` in [0, 1].
+TimedFrame = tuple[float, Callable[[], Tensor]]
 
-        decoded = ((t, lambda f=f: load_frame(f)) for t, f in times)
-    else:
-        av = _av()
+
+def _folder_frames(path: Path, folder_fps: float) -> tuple[Iterator[TimedFrame], float, bool]:
+    """The numbered images of a folder as timed frames at ``folder_fps``; all must share one size."""
+    files = _numbered(path)
+    if not files:
+        raise VideoError(f"video {path}: the folder holds no numbered image frames")
+    first: list[tuple[str, tuple[int, ...]]] = []
+
+    def load_frame(f: Path) -> Tensor:
+        image = load_image(f)[0]
+        if not first:
+            first.append((f.name, tuple(image.shape[-2:])))
+        elif tuple(image.shape[-2:]) != first[0][1]:
+            (h0, w0), (h, w) = first[0][1], image.shape[-2:]
+            raise VideoError(f"video {path}: frame {f.name} is {w}×{h} px but {first[0][0]} is {w0}×{h0} px; "
+                             "all frames of a folder must have one size")
+        return image
+
+    return ((i / folder_fps, lambda f=f: load_frame(f)) for i, f in enumerate(files)), folder_fps, False
+
+
+def _file_frames(path: Path, default_fps: float) -> tuple[Iterator[TimedFrame], float, bool]:
+    """The frames of a video file as PyAV decodes them (lazily), its frame rate, and whether it has audio."""
+    av = _av()
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # FFmpeg's errors come in many types
+        raise VideoError(f"video {path}: not a readable video ({type(exc).__name__}: {exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"video {path}: has no video stream")
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or Fraction(default_fps)
+    src_fps = float(rate)
+
+    def frames_of() -> Iterator[TimedFrame]:
+        i = 0
         try:
-            container = av.open(str(path))
-        except Exception as exc:  # FFmpeg's errors come in many types
-            raise VideoError(f"video {path}: not a readable video ({type(exc).__name__}: {exc})") from None
-        if not container.streams.video:
+            for i, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) if frame.time is not None else i / src_fps
+                yield t, (lambda fr=frame: torch.from_numpy(fr.to_ndarray(format="rgb24")).permute(2, 0, 1)
+                          .float().div_(255.0))
+        except av.FFmpegError as exc:  # an unknown codec or corrupt data
+            raise VideoError(f"video {path}: cannot decode frame {i} "
+                             f"(codec {stream.codec_context.name}: {exc})") from None
+        finally:
             container.close()
-            raise VideoError(f"video {path}: has no video stream")
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or Fraction(folder_fps)
-        src_fps, has_audio = float(rate), bool(container.streams.audio)
 
-        def frames_of():
-            i = 0
-            try:
-                for i, frame in enumerate(container.decode(stream)):
-                    t = float(frame.time) if frame.time is not None else i / src_fps
-                    yield t, (lambda fr=frame: torch.from_numpy(fr.to_ndarray(format="rgb24")).permute(2, 0, 1)
-                              .float().div_(255.0))
-            except av.FFmpegError as exc:  # an unknown codec or corrupt data
-                raise VideoError(f"video {path}: cannot decode frame {i} "
-                                 f"(codec {stream.codec_context.name}: {exc})") from None
-            finally:
-                container.close()
+    return frames_of(), src_fps, bool(container.streams.audio)
 
-        decoded = frames_of()
-    out_fps = fps or src_fps
-    t0 = start or 0.0
-    eps = 1e-6
+
+def _pick_frames(decoded: Iterator[TimedFrame], src_fps: float, t0: float, end: float | None,
+                 fps: float | None, max_frames: int | None, size: int | None) -> list[Tensor]:
+    """The frames in ``[t0, end)``, at most ``max_frames``, each ``[3, H, W]`` resized to ``size``.
+
+    Without ``fps`` every frame in the window; with it, output frame ``k`` (at ``t0 + k / fps``)
+    shows the newest input frame at that time, and the last input frame lasts one source frame.
+    """
+    out_fps, eps = fps or src_fps, 1e-6
     frames: list[Tensor] = []
 
     def full() -> bool:
         return max_frames is not None and len(frames) >= max_frames
 
     previous = None  # with fps: the newest frame at or before the next output time, (time, loader)
-    try:
-        for t, load in decoded:
-            if end is not None and t >= end - eps:
-                break
-            if t < t0 - eps:
-                continue
-            if fps is None:
-                frames.append(_resize(load(), size))
-            else:
-                # output frame k (at time t0 + k / fps) shows the newest input frame at that time
-                while previous is not None and t0 + len(frames) / out_fps < t - eps and not full():
-                    frames.append(_resize(previous[1](), size))
-                previous = (t, load)
-            if full():
-                break
-        if previous is not None:  # the last input frame lasts one source frame
-            stop = previous[0] + 1.0 / src_fps if end is None else min(end, previous[0] + 1.0 / src_fps)
-            while t0 + len(frames) / out_fps < stop - eps and not full():
+    for t, load in decoded:
+        if end is not None and t >= end - eps:
+            break
+        if t < t0 - eps:
+            continue
+        if fps is None:
+            frames.append(_resize(load(), size))
+        else:
+            while previous is not None and t0 + len(frames) / out_fps < t - eps and not full():
                 frames.append(_resize(previous[1](), size))
-    finally:
-        if hasattr(decoded, "close"):
-            decoded.close()
-    if not frames:
-        raise VideoError(f"video {path}: no frames between {t0:g} s and "
-                         f"{'the end' if end is None else f'{end:g} s'}")
-    return Video(torch.stack(frames), float(out_fps), str(path), has_audio)
+            previous = (t, load)
+        if full():
+            break
+    if previous is not None:
+        stop = previous[0] + 1.0 / src_fps if end is None else min(end, previous[0] + 1.0 / src_fps)
+        while t0 + len(frames) / out_fps < stop - eps and not full():
+            frames.append(_resize(previous[1](), size))
+    return frames
 
 
 def _to_uint8(frames: Tensor) -> np.ndarray:

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..core.config import as_config
+from ..core.config import Config, as_config
 from ..core.devices import resolve_device
 from ..core.errors import ConfigError
 from ..core.images import load_image, save_image
@@ -328,6 +328,61 @@ def stylize_video(
         A :class:`VideoResult`. Ctrl-C returns the finished frames with ``status="interrupted"``
         (they are on disk when ``frames_dir`` is given).
     """
+    _check_video_options(frames, style, method, passes, temporal_weight, blend, long_term)
+    config = as_config(config, **overrides)
+    device = resolve_device(config.device)
+    frames = frames.detach().float().cpu()
+
+    if method in FEED_FORWARD:
+        net = load_feed_forward(method, model, device)
+        store = _store(frames_dir, method, frames, style, _model_settings(net, model, fast_style, alpha))
+        return _feed_forward(frames, style, method, net, fast_style, alpha, batch_size, store, progress, device)
+
+    return _optimise_video(frames, style, method, config, flows, flow_method, flow_cache, temporal_weight,
+                           long_term, passes, pass_steps, blend, frames_dir, progress)
+
+
+def _optimise_video(frames: Tensor, style: Tensor, method: str, config: Config, flows: Any, flow_method: str,
+                    flow_cache: str | os.PathLike | None, temporal_weight: float, long_term: Sequence[int],
+                    passes: int, pass_steps: int | None, blend: float, frames_dir: str | os.PathLike | None,
+                    progress: bool) -> VideoResult:
+    """The optimisation methods of :func:`stylize_video`: ``"gatys"`` per frame, or ``"ruder"``."""
+    if config.scales:
+        raise ConfigError("video stylisation works at one scale; drop scales")
+    flow_seconds, flow_source = 0.0, flow_method if flows is None else "given"
+    if method == "ruder":
+        flows, flow_seconds = _flows_for(frames, flows, flow_method, flow_cache, progress)
+    extra: dict[str, Any] = {"config": {k: v for k, v in dataclasses.asdict(config).items() if k != "device"}}
+    if method == "ruder":
+        extra.update(_ruder_settings(temporal_weight, long_term, passes, pass_steps, blend, flow_source))
+    store = _store(frames_dir, method, frames, style, extra)
+    start = time.perf_counter()
+    if method == "gatys":
+        result = _optimise_frames(frames, style, config, store, progress, None)
+    else:
+        result = _ruder(frames, style, config, store, progress, flows, flow_method, temporal_weight,
+                        tuple(long_term), passes, pass_steps, blend)
+    result.flow_seconds = flow_seconds
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _model_settings(net: Any, model: Any, fast_style: Any, alpha: float) -> dict[str, Any]:
+    """What a feed-forward run records beside its frames: the model's source, the style index, alpha."""
+    source = getattr(net, "source", model if isinstance(model, (str, os.PathLike)) else "in memory")
+    return {"model": str(source), "fast_style": fast_style, "alpha": alpha}
+
+
+def _ruder_settings(temporal_weight: float, long_term: Sequence[int], passes: int, pass_steps: int | None,
+                   blend: float, flow_method: str) -> dict[str, Any]:
+    """What a Ruder run records beside its frames, so that a resumed run must use the same."""
+    return dict(temporal_weight=temporal_weight, long_term=sorted(set(int(j) for j in long_term)), passes=passes,
+                pass_steps=pass_steps, blend=blend, flow_method=flow_method)
+
+
+def _check_video_options(frames: Tensor, style: Tensor | None, method: str, passes: int,
+                         temporal_weight: float, blend: float, long_term: Sequence[int]) -> None:
+    """Refuse a method, clip ``[T, 3, H, W]`` or option that :func:`stylize_video` cannot run, by name."""
     if method not in METHODS:
         raise ConfigError(f"unknown video method {method!r}; choose one of {', '.join(METHODS)}")
     if frames.dim() != 4 or frames.shape[1] != 3 or frames.shape[0] < 1:
@@ -340,41 +395,19 @@ def stylize_video(
         raise ConfigError(f"temporal_weight must be >= 0 and blend in [0, 1], got {temporal_weight!r}, {blend!r}")
     if any(int(j) != j or j < 1 for j in long_term) or not long_term:
         raise ConfigError(f"long_term offsets must be whole numbers >= 1, got {tuple(long_term)}")
-    config = as_config(config, **overrides)
-    device = resolve_device(config.device)
-    frames = frames.detach().float().cpu()
 
-    if method in FEED_FORWARD:
-        net = load_feed_forward(method, model, device)
-        source = getattr(net, "source", model if isinstance(model, (str, os.PathLike)) else "in memory")
-        extra = {"model": str(source), "fast_style": fast_style, "alpha": alpha}
-        store = _store(frames_dir, method, frames, style, extra)
-        return _feed_forward(frames, style, method, net, fast_style, alpha, batch_size, store, progress, device)
 
-    if config.scales:
-        raise ConfigError("video stylisation works at one scale; drop scales")
-    flow_seconds = 0.0
-    if method == "ruder":
-        if flows is None:
-            flows = clip_flows(frames, flow_method, cache_dir=flow_cache, progress=progress)
-            flow_seconds = float(getattr(flows, "seconds", 0.0))
-        shape = tuple(flows.backward.shape)
-        if shape[0] != frames.shape[0] or shape[-2:] != frames.shape[-2:]:
-            raise ConfigError(f"flows {shape} do not match frames {tuple(frames.shape)}")
-    extra: dict[str, Any] = {"config": {k: v for k, v in dataclasses.asdict(config).items() if k != "device"}}
-    if method == "ruder":
-        extra.update(temporal_weight=temporal_weight, long_term=sorted(set(int(j) for j in long_term)),
-                     passes=passes, pass_steps=pass_steps, blend=blend, flow_method=flow_method if flows is None else "given")
-    store = _store(frames_dir, method, frames, style, extra)
-    start = time.perf_counter()
-    if method == "gatys":
-        result = _optimise_frames(frames, style, config, store, progress, None)
-    else:
-        result = _ruder(frames, style, config, store, progress, flows, flow_method, temporal_weight,
-                        tuple(long_term), passes, pass_steps, blend)
-    result.flow_seconds = flow_seconds
-    result.seconds = time.perf_counter() - start
-    return result
+def _flows_for(frames: Tensor, flows: Any, method: str, cache: str | os.PathLike | None,
+               progress: bool) -> tuple[Any, float]:
+    """The clip's flows (given, or estimated with ``method`` and cached) and the seconds estimating took."""
+    seconds = 0.0
+    if flows is None:
+        flows = clip_flows(frames, method, cache_dir=cache, progress=progress)
+        seconds = float(getattr(flows, "seconds", 0.0))
+    shape = tuple(flows.backward.shape)
+    if shape[0] != frames.shape[0] or shape[-2:] != frames.shape[-2:]:
+        raise ConfigError(f"flows {shape} do not match frames {tuple(frames.shape)}")
+    return flows, seconds
 
 
 def _feed_forward(frames: Tensor, style: Tensor | None, method: str, net, fast_style, alpha: float,

@@ -196,3 +196,18 @@ def test_video_metrics_judge_style_on_any_device_name():
     clip = textured_clip(3, (32, 32))
     m = video_metrics(clip.frames, clip.backward, clip.occlusions, style_image(), clip.frames, device="auto")
     assert m["content"] == 0 and m["style"] > 0 and len(m["e_warp_per_frame"]) == 2
+
+
+def test_ruder_records_where_its_flows_came_from(tmp_path):
+    """Estimated flows are recorded by method, given ones as "given", so neither resumes the other."""
+    import json
+
+    from nstlib.video.transfer import SETTINGS_FILE
+
+    clip, style = textured_clip(2, (32, 32)), style_image()
+    kw = dict(num_steps=2, progress=False, content_layers=("conv2_1",), style_layers=("conv1_1",))
+    stylize_video(clip.frames, style, "ruder", flow_method="dis", frames_dir=tmp_path / "est", **kw)
+    stylize_video(clip.frames, style, "ruder", flows=clip, frames_dir=tmp_path / "given", **kw)
+    recorded = {name: json.loads((tmp_path / name / SETTINGS_FILE).read_text())["settings"]["flow_method"]
+                for name in ("est", "given")}
+    assert recorded == {"est": "dis", "given": "given"}
