@@ -100,22 +100,37 @@ def matting_laplacian(
             or ``dtype``, or a singular window covariance (``eps = 0`` on a flat region).
     """
     img = _as_chw(image, "image")
+    _check_laplacian_options(img, eps, radius, dtype)
+    c, h, w = img.shape
+    device = torch.device("cpu") if img.device.type == "mps" else img.device
+    pixels = img.detach().to(device=device, dtype=torch.float64).reshape(c, h * w)
+    # no name holds the blocks here, so _blocks_to_sparse frees them once they are summed
+    return _blocks_to_sparse(*_window_blocks(pixels, h, w, radius, eps), h, w, radius).to(dtype)
+
+
+def _check_laplacian_options(img: Tensor, eps: float, radius: int, dtype: torch.dtype) -> None:
+    """Refuse a bad ``radius``, ``eps`` or ``dtype``, or an image ``[C, H, W]`` smaller than one window."""
     if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
         raise PhotorealismError(f"radius must be an integer >= 1, got {radius!r}")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
         raise PhotorealismError(f"eps must be a number >= 0, got {eps!r}")
     if dtype not in (torch.float32, torch.float64):
         raise PhotorealismError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    c, h, w = img.shape
+    _, h, w = img.shape
     side = 2 * radius + 1
     if h < side or w < side:
         raise PhotorealismError(
             f"image is {w}×{h} px, smaller than one {side}×{side} window (radius={radius})"
         )
-    device = torch.device("cpu") if img.device.type == "mps" else img.device
-    n, m = h * w, side * side
-    pixels = img.detach().to(device=device, dtype=torch.float64).reshape(c, n)
 
+
+def _window_blocks(pixels: Tensor, h: int, w: int, radius: int, eps: float) -> tuple[Tensor, Tensor]:
+    """Each window's pixel indices ``[K, m]`` and its m×m block ``δ − (1 + (I − μ)ᵀ (Σ + ε/m)⁻¹ (J − μ)) / m``
+    ``[K, m, m]`` (Levin et al. 2008, eq. 12), for the K windows of m = (2r+1)² pixels of the
+    float64 pixels ``[C, H·W]``, all at once."""
+    c, device = pixels.shape[0], pixels.device
+    side = 2 * radius + 1
+    m = side * side
     # Window k is centred on an interior pixel; idx[k, a] is the flat index of its a-th pixel.
     ys = torch.arange(radius, h - radius, device=device)
     xs = torch.arange(radius, w - radius, device=device)
@@ -135,9 +150,15 @@ def matting_laplacian(
         )
     del win, cov
     affinity = (1.0 + centred @ inv @ centred.transpose(1, 2)) / m  # [K, m, m]
-    block = torch.eye(m, dtype=torch.float64, device=device) - affinity
-    del centred, inv, affinity
+    return idx, torch.eye(m, dtype=torch.float64, device=device) - affinity
 
+
+def _blocks_to_sparse(idx: Tensor, block: Tensor, h: int, w: int, radius: int) -> Tensor:
+    """The sum of the windows' blocks ``[K, m, m]`` at their pixels ``idx`` ``[K, m]``, as a
+    coalesced sparse COO matrix ``[H·W, H·W]`` (float64)."""
+    device, n = idx.device, h * w
+    side = 2 * radius + 1
+    d = torch.arange(-radius, radius + 1, device=device)
     # Sum the blocks without a sort: pixel j of a window is at a stencil offset from pixel i in
     # [-2r, 2r]², so entry (i, j) goes to band[i, stencil id of j − i]; index_add_ adds up the
     # contributions of the windows that share the pair.
@@ -166,7 +187,7 @@ def matting_laplacian(
     lap = torch.sparse_coo_tensor(
         torch.stack((rows, cols)), values, (n, n), check_invariants=False, is_coalesced=w > 4 * radius
     )
-    return (lap if lap.is_coalesced() else lap.coalesce()).to(dtype)
+    return lap if lap.is_coalesced() else lap.coalesce()
 
 
 class _SymmetricQuadraticForm(torch.autograd.Function):
