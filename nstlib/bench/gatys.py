@@ -44,6 +44,7 @@ from ..core.devices import resolve_device
 from ..core.features import LAYER_NAMES, VGGFeatures, get_extractor
 from ..core.images import load_image
 from ..core.losses import content_loss, gram_matrix, style_loss
+from ..core.tables import format_table
 from ..course.multiscale import compare, default_scales
 from ..gatys.transfer import stylize
 from ..scale.memory import saved_tensor_bytes
@@ -362,22 +363,14 @@ def format_multiscale(m: dict) -> str:
     ])
 
 
-def markdown_table(header: list[str], rows: list[list[object]], left: int = 0) -> list[str]:
-    """Lines of a Markdown table. A column whose cells are all numbers (or start with a digit) is
-    right-aligned, unless it is one of the first ``left`` columns."""
-    align = ["---" if i < left or not all(isinstance(r[i], (int, float)) or str(r[i])[:1].isdigit()
-                                         for r in rows) else "---:" for i in range(len(header))]
-    return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|",
-            *("| " + " | ".join(map(str, r)) + " |" for r in rows)]
-
-
-def format_table(report: dict) -> str:
+def report_table(report: dict) -> str:
     """The report as a Markdown table."""
-    lines = markdown_table(
+    lines = format_table(
         ["size", "method", "s / step", "× bare fwd+bwd", "× nstlib", "saved for backward (MiB)", "peak memory (MiB)"],
         [[r["size"], r["method"], f"{r['seconds_per_step']:.3f}", f"{r['ratio_to_bare']:.2f}",
           f"{r['ratio_to_nstlib']:.2f}", f"{r['saved_mib']:.1f}", f"{r['peak_mib']:.0f}"] for r in report["rows"]],
-    )
+        left=0,
+    ).splitlines()
     m = report["machine"]
     lines.append("")
     lines.append(
@@ -404,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(peak_memory(args.memory[0], int(args.memory[1]), 3, args.device)))
         return 0
     report = run(args.sizes, args.steps, args.device, args.rounds)
-    print(format_table(report))
+    print(report_table(report))
     if args.multiscale_steps:
         report["multiscale"] = multiscale(max(args.sizes), args.multiscale_steps, args.device)
         print()

@@ -36,21 +36,13 @@ from ..core.config import Config
 from ..core.devices import resolve_device
 from ..core.features import CHANNELS, get_extractor, layer_resolution_divisor
 from ..core.images import load_image, max_pixels_for, save_image
+from ..core.tables import format_table
 from ..course.multiscale import default_scales
 from ..gatys.tiled import stylize_tiled
 from ..gatys.transfer import stylize
 from ..scale.memory import max_side_for_budget, step_bytes
 from ..scale.tiling import plan_tiles, saved_bytes, saved_bytes_per_pixel, tiled_loss_and_grad
-from .gatys import (
-    default_pair,
-    machine,
-    markdown_table,
-    measure_peak,
-    peak_rss_mib,
-    reset_peak_rss,
-    rss_mib,
-    write_json,
-)
+from .gatys import default_pair, machine, measure_peak, peak_rss_mib, reset_peak_rss, rss_mib, write_json
 
 MODES = ("whole", "whole+checkpointing", "tiled", "tiled+checkpointing")
 GIB = 2**30
@@ -178,13 +170,13 @@ def estimates(tile: int, overlap: int, device: str, aspect: float = 2 / 3) -> di
 
 def format_report(report: dict) -> str:
     """The whole report as Markdown tables."""
-    lines = markdown_table(
+    lines = format_table(
         ["output (px)", "mode", "tiles", "saved for backward, device (MiB)", "peak memory (MiB)",
          "over the loaded process (MiB)", "s / evaluation"],
         [[f"{r['width']}×{r['height']}", r["mode"], r["tiles"], f"{r['saved_mib']:.1f}", f"{r['peak_mib']:.0f}",
           f"{r['peak_mib'] - r['base_mib']:.0f}", f"{r['seconds_per_eval']:.2f}"] for r in report["rows"]],
         left=1,
-    )
+    ).splitlines()
     m = report["machine"]
     lines += ["", f"{m['processor']}, {m['cpus']} threads, torch {m['torch']}, device {m['device']}; "
               f"tiles of {report['tile']} px overlapping by {report['overlap']} px; peak memory is "
@@ -217,13 +209,14 @@ def format_report(report: dict) -> str:
             f"{e['aspect']:.3g} aspect (nstlib.scale.memory.max_side_for_budget; transient gradients not counted):",
             "",
         ]
-        lines += markdown_table(
+        lines += format_table(
             ["where", "checkpointing", "L-BFGS history", "longest side (px)", "megapixels"],
             [[f"whole image, {g['gpu_gb']} GiB GPU", "yes" if g["checkpointing"] else "no", g["history"],
               g["side"], f"{g['megapixels']:.1f}"] for g in e["whole_gpu"]]
             + [[f"tiled, any GPU (one tile on it), {g['host_gb']} GiB host RAM", "–", g["history"], g["side"],
                 f"{g['megapixels']:.1f}"] for g in e["tiled_host"]],
-        )
+            left=0,
+        ).splitlines()
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from ..course.methods import time_call
 from ..feedforward.models import load_model, pretrained_models
 from ..video.flow import clip_flows, synthetic_clip
 from ..video.io import read_video
-from ..video.transfer import VideoRow, format_table, measure_video, stylize_video
+from ..video.transfer import VideoRow, measure_video, stylize_video, video_table
 
 STABLE_MODEL = "fast_brush_strokes_stable"
 BASELINES = {"ruder": "gatys", "fast (stable)": "fast"}
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r.name == "ruder":
             r.flow_seconds_per_frame = flows.seconds / args.frames
-    print(format_table(rows, BASELINES))
+    print(video_table(rows, BASELINES))
     fps = fast_fps(args.size, args.device)
     print(f"\nfast network alone: {fps:.1f} frames per second at {w}×{h} px")
     clip = synthetic(args.size, args.frames)
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     feed_forward=False, progress=not args.quiet)
     ch, cw = clip.frames.shape[-2:]
     print(f"\n## Synthetic clip (a pan and a moving square, exact flows), {args.frames} frames at {cw}×{ch} px\n")
-    print(format_table(synth, BASELINES))
+    print(video_table(synth, BASELINES))
     print(f"\n({time.perf_counter() - start:.0f} s in all)")
     if args.json:
         out = {"size": [w, h], "frames": args.frames, "steps": args.steps, "fast_fps": fps,

@@ -57,6 +57,7 @@ __all__ = [
     "get_extractor",
     "load_vgg19_state",
     "measure_calibration",
+    "receptive_field",
     "run_extractor",
 ]
 
@@ -456,3 +457,21 @@ def check_image_sizes(extractor: VGGFeatures, content: Tensor, styles: Sequence[
                 f"the {what} image is {w}×{h} px, too small for the deepest layer used; "
                 f"it needs at least {extractor.min_side} px on each side"
             )
+
+
+def receptive_field(layer: str) -> tuple[int, int]:
+    """``(size, stride)`` in input pixels of one VGG19 layer's features (notebooks 01, 10, 17).
+
+    A 3×3 convolution (padding 1) widens the field by two cells of its input, a 2×2 pooling by
+    one and doubles the stride: ``conv1_1`` (3, 1), ``conv2_1`` (10, 2), ``conv3_1`` (24, 4),
+    ``conv4_1`` (68, 8), ``conv4_2`` (84, 8), ``conv5_1`` (156, 16). The feature at cell ``k``
+    sees pixels ``stride·k − ρ … stride·k + stride − 1 + ρ`` with ``ρ = (size − stride) / 2``.
+    """
+    depth = LAYER_NAMES.index(canonical_layer(layer)) + 1
+    size, stride = 1, 1
+    for index in range(depth):
+        size += 2 * stride
+        if index + 1 < depth and layer_resolution_divisor(LAYER_NAMES[index + 1]) > stride:
+            size += stride
+            stride *= 2
+    return size, stride

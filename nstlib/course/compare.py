@@ -5,7 +5,7 @@ The course's notebooks 06 (Gatys end to end) and 07 (optimisers) use it:
 - :class:`Snapshots` is a ``stylize`` callback that keeps copies of the image at chosen steps, and
   :func:`chain` lets it run beside :class:`nstlib.course.LivePreview`.
 - :func:`run_variants` runs one content/style pair under several settings (same budget);
-  :func:`summarize`, :func:`format_table`, :func:`plot_runs` and :func:`conclusion` turn the
+  :func:`summarize`, :func:`runs_table`, :func:`plot_runs` and :func:`conclusion` turn the
   measured histories into a table, a figure and a sentence, so that a notebook's written
   conclusion comes from its own numbers.
 
@@ -26,6 +26,7 @@ from torch import Tensor
 
 from ..core.config import Config
 from ..core.optimize import StepInfo
+from ..core.tables import format_table
 from ..gatys.transfer import Result, initial_image, stylize
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "best_so_far",
     "chain",
     "conclusion",
-    "format_table",
+    "runs_table",
     "loss_at_time",
     "plot_runs",
     "run_variants",
@@ -228,21 +229,14 @@ def summarize(results: Mapping[str, Result], reference: str) -> list[RunSummary]
     return rows
 
 
-def format_table(rows: Sequence[RunSummary], reference: str | None = None) -> str:
+def runs_table(rows: Sequence[RunSummary], reference: str | None = None) -> str:
     """A fixed-width text table of :func:`summarize`'s rows, ready to ``print``."""
     ref = reference or "reference"
-    headers = ("run", "start loss", "final loss", f"× {ref}", "time (s)", "s / step", f"reaches {ref} at")
-    body = []
-    for row in rows:
-        reach = "never" if row.steps_to_reference is None else f"step {row.steps_to_reference}"
-        body.append((row.name, f"{row.first_loss:.4g}", f"{row.final_loss:.4g}", f"{row.ratio:.2f}",
-                     f"{row.seconds:.1f}", f"{row.seconds_per_step:.3f}", reach))
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
-    lines.append("  ".join("-" * w for w in widths))
-    for b in body:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths))))
-    return "\n".join(lines)
+    body = [[row.name, f"{row.first_loss:.4g}", f"{row.final_loss:.4g}", f"{row.ratio:.2f}", f"{row.seconds:.1f}",
+             f"{row.seconds_per_step:.3f}",
+             "never" if row.steps_to_reference is None else f"step {row.steps_to_reference}"] for row in rows]
+    return format_table(["run", "start loss", "final loss", f"× {ref}", "time (s)", "s / step", f"reaches {ref} at"],
+                        body, markdown=False)
 
 
 # --------------------------------------------------------------------------------------------

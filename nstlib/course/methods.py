@@ -8,7 +8,7 @@ numbers compare the methods, not their own training objectives.
 - :func:`evaluate` (from :mod:`nstlib.core.metrics`) gives the content and style losses of one image;
 - :func:`time_call` measures seconds per call (median of repeats, device synchronised);
 - :func:`compare_methods` runs the methods and returns one :class:`MethodRow` each;
-- :func:`format_table` and :func:`plot_grid` turn the rows into the table and the figure of
+- :func:`methods_table` and :func:`plot_grid` turn the rows into the table and the figure of
   notebook 15 and the README.
 """
 
@@ -24,11 +24,12 @@ import torch
 from torch import Tensor
 
 from ..core.metrics import evaluate
+from ..core.tables import format_table
 from ..feedforward.models import model_info
 from ..gatys.transfer import stylize
 from .notebook import show_images
 
-__all__ = ["MethodRow", "evaluate", "time_call", "training_cost", "compare_methods", "format_table",
+__all__ = ["MethodRow", "evaluate", "time_call", "training_cost", "compare_methods", "methods_table",
            "plot_grid", "plot_tradeoff", "FLEXIBILITY"]
 
 #: What each method can do without training anything new.
@@ -153,19 +154,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def format_table(rows: Sequence[MethodRow]) -> str:
-    """A Markdown table of the rows (one line per method and size)."""
-    lines = ["| method | size (px) | device | s / image | speed-up vs Gatys | content loss | style loss | "
-             "training here | flexibility |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def methods_table(rows: Sequence[MethodRow]) -> str:
+    """A Markdown table of the rows (one line per method and size), speed-ups against Gatys at the same size."""
     gatys = {(r.size, r.device): r.seconds for r in rows if r.method == "gatys"}
+    body = []
     for r in rows:
         ref = gatys.get((r.size, r.device))
         speed = f"{ref / r.seconds:.0f}×" if ref and r.method != "gatys" else "1×"
         train = f"{_duration(r.train_seconds)} ({r.train_steps} steps)" if r.train_steps else "none"
-        lines.append(f"| {r.method} | {r.size} | {r.device} | {r.seconds:.3g} | {speed} | {r.content:.3g} | "
-                     f"{r.style:.3g} | {train} | {r.flexibility} |")
-    return "\n".join(lines)
+        body.append([r.method, r.size, r.device, f"{r.seconds:.3g}", speed, f"{r.content:.3g}", f"{r.style:.3g}",
+                     train, r.flexibility])
+    return format_table(["method", "size (px)", "device", "s / image", "speed-up vs Gatys", "content loss",
+                         "style loss", "training here", "flexibility"], body)
 
 
 def plot_grid(rows: Sequence[MethodRow], content: Tensor, style: Tensor):

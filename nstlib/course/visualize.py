@@ -8,7 +8,6 @@ Feature maps (notebook 01):
   network a *wrongly* preprocessed image, bypassing :meth:`VGGFeatures.normalize`, to see what
   the right preprocessing is worth.
 - :func:`feature_correlations`, :func:`layer_bars`: compare two sets of responses, layer by layer.
-- :func:`receptive_field`: how many input pixels one position of a layer sees.
 - :func:`torchvision_weights_file`: where torchvision's VGG19 weights are cached, if they are.
 
 Gram matrices (notebook 02):
@@ -35,7 +34,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..core.features import LAYER_NAMES, VGGFeatures, canonical_layer, layer_resolution_divisor
+from ..core.features import VGGFeatures, layer_resolution_divisor, receptive_field
 from ..core.losses import gram_matrix
 from .notebook import to_hwc
 
@@ -54,7 +53,6 @@ __all__ = [
     "patch_shuffle_sweep",
     "plot_curves",
     "plot_patch_sweep",
-    "receptive_field",
     "relative_difference",
     "shuffle_positions",
     "top_channels",
@@ -86,23 +84,6 @@ def _chw(features: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------------------------
 # Feature maps
-
-
-def receptive_field(layer: str) -> int:
-    """The side, in input pixels, of the square that one position of ``layer`` depends on.
-
-    Each 3×3 convolution widens it by 2 × the layer's stride, each 2×2 pooling by the stride
-    before it: 3 px at ``conv1_1``, 10 at ``conv2_1``, 24 at ``conv3_1``, 68 at ``conv4_1``,
-    156 at ``conv5_1`` (ignoring the zero padding at the image's border).
-    """
-    target = LAYER_NAMES.index(canonical_layer(layer))
-    size, stride = 1, 1
-    for index in range(target + 1):
-        if index and LAYER_NAMES[index][4] != LAYER_NAMES[index - 1][4]:  # a pooling came before
-            size += stride
-            stride *= 2
-        size += 2 * stride
-    return size
 
 
 def top_channels(features: Tensor, k: int = 4) -> list[int]:
@@ -354,7 +335,7 @@ def plot_patch_sweep(
 ) -> Figure:
     """Relative Gram difference against patch size, one line per layer (log–log).
 
-    Legend entries give each layer's :func:`receptive_field`. ``baselines`` (``{layer: value}``,
+    Legend entries give each layer's :func:`~nstlib.core.features.receptive_field`. ``baselines`` (``{layer: value}``,
     e.g. the distance to the nearest *other* image) are drawn as dotted lines in the same colours.
     """
     fig = Figure(figsize=(7, 4.2), layout="constrained")
@@ -362,7 +343,7 @@ def plot_patch_sweep(
     for index, (name, values) in enumerate(differences.items()):
         color = f"C{index}"
         try:
-            label = f"{name} (sees {receptive_field(name)} px)"
+            label = f"{name} (sees {receptive_field(name)[0]} px)"
         except ValueError:
             label = name
         ax.plot(patch_sizes, values, marker="o", color=color, label=label)

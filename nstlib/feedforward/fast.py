@@ -40,7 +40,7 @@ __all__ = [
     "JOHNSON_CONTENT_LAYERS",
     "JOHNSON_STYLE_LAYERS",
     "parameter_counts",
-    "receptive_field",
+    "receptive_width",
     "upsampling_demo",
     "periodic_variation",
 ]
@@ -310,7 +310,7 @@ def _layer_geometry(net: TransformerNet) -> list[tuple[int, int, bool]]:
     return [(c.conv.kernel_size[0], c.conv.stride[0], c.upsample) for c in convs]
 
 
-def receptive_field(net: TransformerNet, position: int | None = None) -> int:
+def receptive_width(net: TransformerNet, position: int | None = None) -> int:
     """Width in input pixels of the window that one output pixel's convolutions see.
 
     Follows one output row ``position`` back through every convolution (a window of ``k``
@@ -321,7 +321,7 @@ def receptive_field(net: TransformerNet, position: int | None = None) -> int:
     whole image, so every output pixel also depends (weakly) on all input pixels.
     """
     if position is None:
-        return max(receptive_field(net, p) for p in range(1000, 1004))
+        return max(receptive_width(net, p) for p in range(1000, 1004))
     lo = hi = position
     for kernel, stride, upsample in reversed(_layer_geometry(net)):
         pad = kernel // 2

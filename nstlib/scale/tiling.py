@@ -47,6 +47,7 @@ from ..core.features import (
     check_image_sizes,
     get_extractor,
     layer_resolution_divisor,
+    receptive_field,
     run_extractor,
 )
 from ..core.losses import content_loss, gram_matrix, style_loss, tv_loss
@@ -59,7 +60,6 @@ __all__ = [
     "TilePlan",
     "TiledLoss",
     "plan_tiles",
-    "receptive_field",
     "receptive_margin",
     "saved_bytes",
     "saved_bytes_per_pixel",
@@ -70,24 +70,6 @@ __all__ = [
 
 #: :func:`seam_score` above this flags visible seams (an image without seams scores about 1).
 SEAM_THRESHOLD = 2.0
-
-
-def receptive_field(layer: str) -> tuple[int, int]:
-    """``(size, stride)`` in input pixels of one VGG19 layer's features.
-
-    A 3×3 convolution (padding 1) widens the field by two cells of its input, a 2×2 pooling by
-    one and doubles the stride: ``conv1_1`` (3, 1), ``conv2_1`` (10, 2), ``conv3_1`` (24, 4),
-    ``conv4_1`` (68, 8), ``conv4_2`` (84, 8), ``conv5_1`` (156, 16). The feature at cell ``k``
-    sees pixels ``stride·k − ρ … stride·k + stride − 1 + ρ`` with ``ρ = (size − stride) / 2``.
-    """
-    depth = LAYER_NAMES.index(canonical_layer(layer)) + 1
-    size, stride = 1, 1
-    for index in range(depth):
-        size += 2 * stride
-        if index + 1 < depth and layer_resolution_divisor(LAYER_NAMES[index + 1]) > stride:
-            size += stride
-            stride *= 2
-    return size, stride
 
 
 def receptive_margin(layers: Sequence[str]) -> int:

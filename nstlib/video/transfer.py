@@ -41,6 +41,7 @@ from ..core.errors import ConfigError
 from ..core.images import load_image, save_image
 from ..core.losses import temporal_loss
 from ..core.metrics import evaluate
+from ..core.tables import format_table
 from ..feedforward.models import load_model
 from ..gatys.transfer import StylizeInterrupted, stylize
 from .flow import clip_flows, estimate_flow, quantised, ruder_occlusions, warp, warping_error
@@ -60,7 +61,7 @@ __all__ = [
     "video_metrics",
     "measure_video",
     "frames_fingerprint",
-    "format_table",
+    "video_table",
     "plot_warping_error",
     "plot_flow",
     "plot_flicker",
@@ -612,21 +613,20 @@ def measure_video(name: str, result: VideoResult, content: Tensor, style: Tensor
                     m["style"], m["content"], result.frames)
 
 
-def format_table(rows: Sequence[VideoRow], baselines: Mapping[str, str] | None = None) -> str:
+def video_table(rows: Sequence[VideoRow], baselines: Mapping[str, str] | None = None) -> str:
     """A Markdown table of :class:`VideoRow` s; ``baselines`` maps a row to the row it is compared with
     (its E_warp and style loss as ratios)."""
     baselines = dict(baselines or {})
     by = {r.name: r for r in rows}
-    lines = ["| method | s / frame | flow s / frame | E_warp | less flicker | style loss | style ratio | content loss |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    body = []
     for r in rows:
         base = by.get(baselines.get(r.name, ""))
-        ratio = f"{base.e_warp / r.e_warp:.1f}× vs {base.name}" if base else ""
-        sratio = f"{r.style / base.style:.2f}" if base else ""
-        flow = f"{r.flow_seconds_per_frame:.3g}" if r.flow_seconds_per_frame else "–"
-        lines.append(f"| {r.name} | {r.seconds_per_frame:.3g} | {flow} | {r.e_warp:.3g} | {ratio} | {r.style:.3g} | "
-                     f"{sratio} | {r.content:.3g} |")
-    return "\n".join(lines)
+        body.append([r.name, f"{r.seconds_per_frame:.3g}",
+                     f"{r.flow_seconds_per_frame:.3g}" if r.flow_seconds_per_frame else "–", f"{r.e_warp:.3g}",
+                     f"{base.e_warp / r.e_warp:.1f}× vs {base.name}" if base else "", f"{r.style:.3g}",
+                     f"{r.style / base.style:.2f}" if base else "", f"{r.content:.3g}"])
+    return format_table(["method", "s / frame", "flow s / frame", "E_warp", "less flicker", "style loss",
+                         "style ratio", "content loss"], body)
 
 
 def plot_warping_error(rows: Sequence[VideoRow], title: str = "Flicker per frame"):

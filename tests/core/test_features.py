@@ -13,6 +13,7 @@ from nstlib.core.features import (
     calibration_factors,
     calibration_images,
     layer_resolution_divisor,
+    receptive_field,
 )
 
 CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
@@ -135,3 +136,24 @@ def test_average_pooling_changes_deep_features_only():
     b = VGGFeatures(["conv1_2", "conv3_1"], weights="random", pooling="avg")(x)
     assert torch.equal(a["conv1_2"], b["conv1_2"])
     assert not torch.allclose(a["conv3_1"], b["conv3_1"])
+
+
+def test_receptive_fields():
+    expected = {"conv1_1": 3, "conv1_2": 5, "conv2_1": 10, "conv2_2": 14, "conv3_1": 24, "conv3_4": 48,
+                "conv4_1": 68, "conv4_2": 84, "conv5_1": 156, "relu5_1": 156, "conv5_4": 252}
+    assert {name: receptive_field(name)[0] for name in expected} == expected
+    with pytest.raises(ValueError, match="unknown VGG19 layer"):
+        receptive_field("pool1")
+
+
+def test_receptive_field_matches_the_network():
+    """Changing one input pixel changes conv2_1 exactly within its receptive field."""
+    vgg = VGGFeatures(["conv2_1"], weights="random")
+    x = torch.rand(1, 3, 32, 32)
+    y = x.clone()
+    y[0, :, 15, 15] += 1.0  # conv2_1 is at 1/2 resolution: position (7, 7) covers pixels 14–15
+    changed = (vgg(y)["conv2_1"] - vgg(x)["conv2_1"]).abs().sum(dim=1)[0] > 0
+    rows = changed.any(dim=1).nonzero().flatten()
+    span = int(rows.max() - rows.min() + 1)  # positions that see the pixel
+    # positions p see pixels [2p - 4, 2p + 5] (10 px): the pixel 15 is seen by p = 5..9
+    assert receptive_field("conv2_1") == (10, 2) and span == 5

@@ -92,7 +92,7 @@ def test_summarize_and_table():
     assert rows[0].ratio == 1 and rows[1].ratio == pytest.approx(4.0)
     assert rows[1].steps_to_reference is None and rows[0].steps_to_reference == 4
     assert rows[1].seconds_per_step == pytest.approx(0.2)
-    table = compare.format_table(rows, "ref")
+    table = compare.runs_table(rows, "ref")
     lines = table.splitlines()
     assert len(lines) == 4 and "slow" in lines[3] and "4.00" in lines[3] and "never" in lines[3]
     assert len({len(line) for line in lines}) == 1  # columns line up

@@ -7,7 +7,7 @@ import torch
 
 from nstlib.feedforward.fast import TransformerNet
 from nstlib.core.losses import gram_matrix
-from nstlib.course.methods import compare_methods, evaluate, format_table, plot_grid, plot_tradeoff, time_call
+from nstlib.course.methods import compare_methods, evaluate, methods_table, plot_grid, plot_tradeoff, time_call
 from nstlib.feedforward.training import save_checkpoint, CHECKPOINT_FORMAT
 from nstlib.feedforward.models import load_model
 from nstlib.core.features import get_extractor
@@ -55,7 +55,7 @@ def test_compare_methods_table_and_grid(tmp_path):
     assert (gatys.train_steps, fast.train_steps, fast.train_seconds) == (0, 3, 60.0)
     assert gatys.size == fast.size == 40 and fast.image.shape == content.shape
     assert gatys.style < evaluate(content, content, style)["style"]  # the optimisation lowered it
-    table = format_table(rows)
+    table = methods_table(rows)
     assert table.count("\n") == 3 and "| fast | 40 | cpu |" in table and "60 s (3 steps)" in table
     fig = plot_grid(rows, content, style)
     assert len(fig.axes) == 4 and "fast" in fig.axes[3].get_title()

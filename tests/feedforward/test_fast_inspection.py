@@ -10,7 +10,7 @@ from nstlib.feedforward.fast import (
     TransformerNet,
     parameter_counts,
     periodic_variation,
-    receptive_field,
+    receptive_width,
     upsampling_demo,
 )
 
@@ -52,15 +52,15 @@ def test_receptive_field_is_where_the_gradient_reaches(n_residual):
         net(x)[0, :, row, size // 2].sum().backward()
         rows = (x.grad[0].abs().sum((0, 2)) > 0).nonzero().flatten()
         assert 0 < rows.min() and rows.max() < size - 1, "the window must not touch the border"
-        assert int(rows.max() - rows.min() + 1) == receptive_field(net, row)
-    assert receptive_field(net) == max(receptive_field(net, r) for r in range(4))
-    assert receptive_field(TransformerNet(width=2, n_residual=n_residual)) == receptive_field(net)
+        assert int(rows.max() - rows.min() + 1) == receptive_width(net, row)
+    assert receptive_width(net) == max(receptive_width(net, r) for r in range(4))
+    assert receptive_width(TransformerNet(width=2, n_residual=n_residual)) == receptive_width(net)
 
 
 def test_johnson_receptive_field():
-    assert receptive_field(TransformerNet()) == 111
+    assert receptive_width(TransformerNet()) == 111
     # each residual block adds two 3×3 convolutions at a quarter of the resolution: 2 · 2 · 4 px
-    assert receptive_field(TransformerNet(n_residual=6)) == receptive_field(TransformerNet()) + 16
+    assert receptive_width(TransformerNet(n_residual=6)) == receptive_width(TransformerNet()) + 16
 
 
 def test_transposed_convolution_makes_a_checkerboard_and_upsampling_does_not():

@@ -13,13 +13,12 @@ from torch.testing import assert_close
 
 from nstlib.core.assets import default_content, default_style
 from nstlib.cli import main
-from nstlib.core.features import VGGFeatures
+from nstlib.core.features import VGGFeatures, receptive_field
 from nstlib.core.images import load_image
 from nstlib.core.losses import content_loss, gram_matrix, style_loss, tv_loss
 from nstlib.scale.tiling import (
     SEAM_THRESHOLD,
     plan_tiles,
-    receptive_field,
     receptive_margin,
     saved_bytes_per_pixel,
     seam_score,
