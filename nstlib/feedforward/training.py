@@ -38,7 +38,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ from ..core.assets import IMAGE_SUFFIXES
 from ..core.devices import resolve_device
 from ..core.errors import NstlibError
 from ..core.images import ImageError, load_image
+from ..core.optimize import DONE, NONFINITE, Ending, NonFiniteLoss
 from ..scale import distributed
 
 __all__ = [
@@ -370,6 +371,119 @@ def _peer_failure(exc: RuntimeError) -> bool:
     return "gloo" in text or "NCCL" in text or "Connection reset by peer" in text or "Connection closed" in text
 
 
+@dataclass
+class _Training:
+    """One call of :func:`train`: the model, its optimiser and loss, and the state a checkpoint holds.
+
+    ``step`` counts the finished steps (from a checkpoint's when resuming); ``history`` holds one
+    value per finished step and loss name (the ranks' means), and ``seconds``.
+    """
+
+    task: Task
+    config: TrainConfig
+    checkpoint: str | os.PathLike | None
+    device: torch.device
+    several: bool
+    main: bool
+    rows: Sequence[int] | None
+    step: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    state: dict[str, Any] | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    loss_fn: nn.Module | None = None
+
+    def resume(self, resume: bool) -> None:
+        """Load the checkpoint's weights, step, history and commands if asked and it exists."""
+        task, checkpoint = self.task, self.checkpoint
+        # a fine-tune starts from the commands that trained its starting weights (``task.prior_commands``)
+        self.commands = list(getattr(task, "prior_commands", []))
+        if checkpoint is not None and resume and Path(checkpoint).exists():
+            state = read_checkpoint(checkpoint)
+            if state["kind"] != task.kind or state["arch"] != task.arch():
+                raise TrainError(f"checkpoint {checkpoint} holds a {state['kind']} model with {state['arch']}, "
+                                 f"not the {task.kind} model with {task.arch()} asked for; "
+                                 "use another --checkpoint path or the same settings")
+            task.model.load_state_dict(state["state_dict"])
+            self.state, self.step = state, int(state["step"])
+            self.history = {k: list(v) for k, v in state["history"].items()}
+            self.commands = list(state.get("commands") or [state.get("train_config", {}).get("command", "")])
+        self.commands.append(self.config.command)
+
+    def prepare(self) -> None:
+        """Move the model to the device, make Adam (its state from the checkpoint) and the loss (DDP-wrapped)."""
+        model = self.task.model
+        model.to(self.device).train()
+        self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=self.config.learning_rate)
+        if self.state is not None:
+            self.optimizer.load_state_dict(self.state["optimizer"])
+        self.loss_fn = _TaskLoss(self.task)
+        if self.several:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.loss_fn = DistributedDataParallel(self.loss_fn, device_ids=device_ids)
+
+    def write(self, wait: bool = True) -> None:
+        """Checkpoint the finished ``step`` (rank 0), then wait for the other ranks if ``wait``."""
+        if self.checkpoint is not None and self.main:
+            assert self.optimizer is not None
+            save_checkpoint(self.checkpoint, _payload(self.task, self.optimizer, self.step, self.history,
+                                                      self.config, self.commands))
+        if wait:
+            distributed.barrier()
+
+    def one_step(self, batch: Mapping[str, Tensor]) -> dict[str, float]:
+        """One Adam step on ``batch`` (this rank's rows, ``[B, …]`` tensors); the ranks' mean losses.
+
+        Raises :class:`NonFiniteLoss` before the update if the mean total is not finite (every
+        rank takes the same decision)."""
+        assert self.optimizer is not None and self.loss_fn is not None
+        losses = self.loss_fn({k: v.to(self.device) for k, v in batch.items()})
+        means = distributed.all_mean(torch.stack([v.detach().float() for v in losses.values()]))
+        values = dict(zip(losses, means.tolist()))
+        if not math.isfinite(values["total"]):
+            raise NonFiniteLoss(self.step + 1, values["total"])
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        self.optimizer.step()
+        return values
+
+    def run_steps(self, bar: Any, callback: Callable[[int, dict[str, float]], None] | None) -> None:
+        """Steps until ``config.iterations``, with the history, bar, callback and periodic checkpoints."""
+        config = self.config
+        batches = _batches(self.task, self.step, config.iterations, self.rows, config.num_workers, self.device)
+        try:
+            while self.step < config.iterations:
+                t_step = time.perf_counter()
+                values = self.one_step(next(batches))
+                self.step += 1
+                values["seconds"] = time.perf_counter() - t_step
+                for k, v in values.items():
+                    self.history.setdefault(k, []).append(v)
+                bar.update(1)
+                bar.set_postfix(loss=f"{values['total']:.4g}", refresh=False)
+                if callback is not None and self.main:
+                    callback(self.step, values)
+                if config.checkpoint_every and self.step % config.checkpoint_every == 0 and self.step < config.iterations:
+                    self.write()
+        finally:
+            batches = iter(())  # (lets the DataLoader's workers go now)
+
+    def finish(self, status: str, message: str, start: int) -> str:
+        """Checkpoint how the run ended (not a non-finite step) and return the final message."""
+        if status != NONFINITE and (self.step > start or self.state is not None):
+            # (a resumed run that had nothing left to do still records its command); after a
+            # Ctrl-C or a failed peer nobody waits: the other ranks may be gone
+            self.write(wait=status == DONE)
+        elif status == NONFINITE and self.checkpoint is not None and not Path(self.checkpoint).exists():
+            message += "; no checkpoint had been written yet"
+        total = self.history.get("total")
+        if not message and total:
+            message = f"{self.step} steps, loss {total[0]:.4g} -> {total[-1]:.4g}"
+        return message
+
+
 def train(
     task: Task,
     config: TrainConfig | None = None,
@@ -392,10 +506,12 @@ def train(
             under torchrun the values are the means over the ranks.
 
     Returns:
-        A :class:`TrainResult`; the model is left in eval mode on its device.
+        A :class:`TrainResult`; the model is left in eval mode on its device. A non-finite loss
+        and Ctrl-C stop the run as they stop :func:`nstlib.core.optimize.drive` (the same
+        statuses and one-line messages, :class:`~nstlib.core.optimize.Ending`), keeping the
+        weights of the last finished step; a peer process that failed gives ``"failed"``.
     """
     from tqdm.auto import tqdm
-
 
     config = config or TrainConfig()
     several = distributed.init(config.device)
@@ -403,96 +519,27 @@ def train(
         rows = distributed.batch_rows(config.batch_size) if several else None
     except distributed.DistributedError as exc:
         raise TrainError(str(exc)) from None
-    main = distributed.is_main()
-    device = resolve_device(config.device)
-    model = task.model
-    history: dict[str, list[float]] = {}
-    start = 0
-    state = None
-    # a fine-tune starts from the commands that trained its starting weights (``task.prior_commands``)
-    commands: list[str] = list(getattr(task, "prior_commands", []))
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = read_checkpoint(checkpoint)
-        if state["kind"] != task.kind or state["arch"] != task.arch():
-            raise TrainError(f"checkpoint {checkpoint} holds a {state['kind']} model with {state['arch']}, "
-                             f"not the {task.kind} model with {task.arch()} asked for; "
-                             "use another --checkpoint path or the same settings")
-        model.load_state_dict(state["state_dict"])
-        start = int(state["step"])
-        history = {k: list(v) for k, v in state["history"].items()}
-        commands = list(state.get("commands") or [state.get("train_config", {}).get("command", "")])
-    commands.append(config.command)
-    model.to(device).train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    loss_fn: nn.Module = _TaskLoss(task)
-    if several:
-        from torch.nn.parallel import DistributedDataParallel
-
-        loss_fn = DistributedDataParallel(loss_fn, device_ids=[device.index] if device.type == "cuda" else None)
-
-    def write(step: int, wait: bool = True) -> None:
-        if checkpoint is not None and main:
-            save_checkpoint(checkpoint, _payload(task, optimizer, step, history, config, commands))
-        if wait:
-            distributed.barrier()
-
-    status, message = "done", ""
-    t0 = time.perf_counter()
-    step = start
+    run = _Training(task, config, checkpoint, resolve_device(config.device), several, distributed.is_main(), rows)
+    run.resume(resume)
+    run.prepare()
+    start, message, t0 = run.step, "", time.perf_counter()
     bar = tqdm(total=config.iterations, initial=start, desc=f"train {task.kind}", unit="step",
-               disable=not (progress and main), leave=False)
-    batches = _batches(task, start, config.iterations, rows, config.num_workers, device)
+               disable=not (progress and run.main), leave=False)
     try:
-        while step < config.iterations:
-            t_step = time.perf_counter()
-            batch = next(batches)
-            losses = loss_fn({k: v.to(device) for k, v in batch.items()})
-            total = losses["total"]
-            # the ranks' mean losses (a copy on one process): for the history, and so that every
-            # rank takes the same decision on a non-finite loss
-            means = distributed.all_mean(torch.stack([v.detach().float() for v in losses.values()]))
-            values = dict(zip(losses, means.tolist()))
-            if not math.isfinite(values["total"]):
-                status = "nonfinite"
-                message = (f"the loss became {values['total']} at step {step + 1}; stopped without saving "
-                           "these weights (lower the learning rate)")
-                break
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            step += 1
-            values["seconds"] = time.perf_counter() - t_step
-            for k, v in values.items():
-                history.setdefault(k, []).append(v)
-            bar.update(1)
-            bar.set_postfix(loss=f"{values['total']:.4g}", refresh=False)
-            if callback is not None and main:
-                callback(step, values)
-            if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.iterations:
-                write(step)
-    except KeyboardInterrupt:
-        status, message = "interrupted", f"interrupted after step {step}"
+        with Ending() as ending:
+            run.run_steps(bar, callback)
+        status = ending.status
+        message = ending.message(run.step, f"kept the last good weights (step {run.step})", " (lower the learning rate)")
     except RuntimeError as exc:
         if not (several and _peer_failure(exc)):
             raise
         # another rank died during a collective, before this step's update: keep the last finished step
-        status, message = "failed", f"another process failed after step {step} ({str(exc).splitlines()[0][:200]})"
+        status, message = "failed", f"another process failed after step {run.step} ({str(exc).splitlines()[0][:200]})"
     finally:
         bar.close()
-        batches = iter(())  # (lets the DataLoader's workers go now)
-    if status != "nonfinite" and (step > start or state is not None):
-        # (a resumed run that had nothing left to do still records its command); after a
-        # Ctrl-C or a failed peer nobody waits: the other ranks may be gone
-        write(step, wait=status == "done")
-    elif status == "nonfinite" and checkpoint is not None and not Path(checkpoint).exists():
-        message += "; no checkpoint had been written yet"
-    model.eval()
-    if not message:
-        first = history["total"][0] if history.get("total") else math.nan
-        message = f"{step} steps, loss {first:.4g} -> {history['total'][-1]:.4g}" if history.get("total") else ""
-    return TrainResult(model=model, history=history, step=step, seconds=time.perf_counter() - t0,
+    message = run.finish(status, message, start)
+    task.model.eval()
+    return TrainResult(model=task.model, history=run.history, step=run.step, seconds=time.perf_counter() - t0,
                        status=status, message=message, checkpoint=Path(checkpoint) if checkpoint else None)
 
 

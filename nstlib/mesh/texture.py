@@ -43,6 +43,7 @@ from ..core.devices import resolve_device
 from ..core.features import get_extractor
 from ..core.images import load_image
 from ..core.losses import gram_matrix, tv_loss
+from ..core.optimize import Evaluation, Loop, Policy, StepInfo, drive
 from ..feedforward.models import load_model
 from ..gatys.transfer import stylize
 from .render import (
@@ -163,6 +164,8 @@ class TextureResult:
         history: per step, ``total``, ``style``, ``content``, ``tv`` and ``seconds``.
         seen: ``[T, T]`` bool, the texels some training view sampled.
         seconds: wall-clock time. status: ``"done"``, ``"interrupted"`` or ``"nonfinite"``.
+        config: the :class:`TextureConfig` as a dict. message: how an early stop happened, in
+            one line (the same wording as :func:`nstlib.gatys.transfer.stylize`'s); "" when done.
     """
 
     texture: Tensor
@@ -171,6 +174,7 @@ class TextureResult:
     seconds: float
     status: str = "done"
     config: dict = field(default_factory=dict)
+    message: str = ""
 
     @property
     def coverage(self) -> float:
@@ -338,6 +342,111 @@ def style_loss_of_views(images: Tensor, masks: Tensor, style: Tensor | str, conf
 # --------------------------------------------------------------------------------------------
 
 
+def _start_texture(texture: Tensor | None, size: int, device: torch.device) -> Tensor:
+    """The starting texture ``[1, 3, size, size]`` on ``device``: ``texture`` resized, or mid grey."""
+    base = texture if texture is not None else torch.full((1, 3, size, size), 0.5)
+    if base.dim() != 4 or base.shape[:2] != (1, 3):
+        raise RenderError(f"texture must be [1, 3, T, T], got {tuple(base.shape)}")
+    if base.shape[-1] != size or base.shape[-2] != size:
+        return F.interpolate(base.float(), size=(size, size), mode="bilinear", antialias=True,
+                             align_corners=False).clamp(0, 1).to(device)
+    return base.float().to(device)
+
+
+@dataclass
+class _Views:
+    """What each step of :func:`stylize_texture` renders and compares (all on one device).
+
+    ``levels``: the pyramid leaves ``[1, 3, T >> k, T >> k]``; ``base`` ``[1, 3, T, T]``: the
+    starting texture (the content target renders it); ``targets``: the style Gram matrices
+    ``[1, C, C]`` per layer; ``seen`` ``[T, T]`` bool, grown by every finite step.
+    """
+
+    mesh: Mesh
+    wrap: tuple[bool, bool]
+    config: TextureConfig
+    extractor: Callable[[Tensor], dict[str, Tensor]]
+    targets: dict[str, Tensor]
+    levels: list[Tensor]
+    base: Tensor
+    seen: Tensor
+    generator: torch.Generator
+    cameras: Sequence[Camera] | None
+
+    def texture(self) -> Tensor:
+        """The texture ``[1, 3, T, T]`` the levels stand for, in [0, 1]."""
+        return _compose(self.levels, self.config.texture_size, self.wrap)
+
+    def cameras_and_lights(self) -> tuple[list[Camera], list[tuple[float, float, float]]]:
+        """This step's cameras (random, or drawn from the fixed ones) and random lights."""
+        config = self.config
+        cams, lights = random_views(config.views, self.generator, config)
+        if self.cameras:
+            pick = torch.randperm(len(self.cameras), generator=self.generator)[:config.views]
+            cams = [self.cameras[int(i)] for i in pick]
+        return cams, lights
+
+    def evaluate(self) -> Evaluation:
+        """Render new random views, compute the loss and, if it is finite, fill the levels' grads.
+
+        The terms recorded are unweighted (``total`` is the weighted sum); the evaluation names
+        the composed texture ``[1, 3, T, T]`` it was made at.
+        """
+        config, device, mesh = self.config, self.base.device, self.mesh
+        cams, lights = self.cameras_and_lights()
+        frags = [rasterize(mesh, cam, config.render_size * config.supersample) for cam in cams]
+        background = torch.rand(config.views, 3, 1, 1, generator=self.generator).to(device) * 0.8 + 0.1
+        tex = self.texture()
+        kwargs = dict(lights=lights if config.lit else None, ambient=config.ambient, background=background,
+                      supersample=config.supersample, fragments=frags)
+        views = render(mesh, tex, cams, config.render_size, **kwargs)  # type: ignore[arg-type]
+        feats = self.extractor(views.image)
+        style_term = _masked_style_loss(feats, views.mask, self.targets, config.style_layer_weights)
+        content_term = torch.zeros((), device=device)
+        if config.content_weight > 0:
+            with torch.no_grad():
+                reference = self.extractor(render(mesh, self.base, cams, config.render_size, **kwargs).image)  # type: ignore[arg-type]
+            content_term = sum(F.mse_loss(feats[n], reference[n]) for n in config.content_layers)  # type: ignore[assignment]
+        tv_term = _texture_tv(tex, self.wrap)
+        total = config.style_weight * style_term + config.content_weight * content_term + config.tv_weight * tv_term
+        if not torch.isfinite(total):
+            return Evaluation({"total": float(total.detach())}, {}, tex.detach())
+        total.backward()
+        self.seen |= texel_coverage(mesh, frags, config.texture_size)
+        losses = {"total": float(total.detach()), "style": float(style_term.detach()),
+                  "content": float(content_term.detach()), "tv": float(tv_term.detach())}
+        return Evaluation(losses, {}, tex.detach())
+
+
+def _views_for(mesh: Mesh, style: Tensor | str, config: TextureConfig, base: Tensor,
+               cameras: Sequence[Camera] | None) -> _Views:
+    """The VGG extractor, the style targets and the pyramid (``base`` in the finest level, zeros in the others)."""
+    device, size = base.device, config.texture_size
+    layers = tuple(dict.fromkeys((*config.style_layers, *(config.content_layers if config.content_weight > 0 else ()))))
+    extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
+    with torch.no_grad():
+        style_feats = extractor(_style_image(style, config).to(device))
+        targets = {n: gram_matrix(style_feats[n]) for n in config.style_layers}
+        del style_feats
+    levels = [base.clone()] + [torch.zeros(1, 3, size >> k, size >> k, device=device) for k in range(1, config.pyramid)]
+    for lv in levels:
+        lv.requires_grad_(True)
+    return _Views(mesh.to(device), mesh.wrap, config, extractor, targets, levels, base,
+                  torch.zeros(size, size, dtype=torch.bool, device=device),
+                  torch.Generator().manual_seed(config.seed), cameras)
+
+
+def _step_callback(callback: Callable[[int, dict[str, float], Tensor], None] | None) -> Callable[[StepInfo], None] | None:
+    """The driver's callback for ``stylize_texture``'s ``(step, losses with seconds, texture [1, 3, T, T])`` one."""
+    if callback is None:
+        return None
+
+    def on_step(info: StepInfo) -> None:
+        callback(info.step, {**info.losses, "seconds": info.seconds}, info.image)
+
+    return on_step
+
+
 def stylize_texture(
     mesh: Mesh,
     style: Tensor | str,
@@ -363,83 +472,26 @@ def stylize_texture(
 
     Returns:
         A :class:`TextureResult`. Ctrl-C or a non-finite loss stops early and returns the last
-        good texture (``status`` says which).
+        good texture (``status`` and ``message`` say which). The loop is
+        :func:`nstlib.core.optimize.drive` with Adam, keeping the last finite state.
     """
     from tqdm.auto import tqdm
 
     config = (config or TextureConfig()).replace(**overrides) if overrides else (config or TextureConfig())
     device = resolve_device(config.device)
-    size = config.texture_size
-    mesh_d = mesh.to(device)
-    base = texture if texture is not None else torch.full((1, 3, size, size), 0.5)
-    if base.dim() != 4 or base.shape[:2] != (1, 3):
-        raise RenderError(f"texture must be [1, 3, T, T], got {tuple(base.shape)}")
-    base = F.interpolate(base.float(), size=(size, size), mode="bilinear", antialias=True,
-                         align_corners=False).clamp(0, 1).to(device) if base.shape[-1] != size or base.shape[-2] != size else base.float().to(device)
-    layers = tuple(dict.fromkeys((*config.style_layers, *(config.content_layers if config.content_weight > 0 else ()))))
-    extractor = get_extractor(layers, config.weights, config.pooling, str(device), config.seed)
-    with torch.no_grad():
-        style_feats = extractor(_style_image(style, config).to(device))
-        targets = {n: gram_matrix(style_feats[n]) for n in config.style_layers}
-        del style_feats
-    levels = [base.clone()] + [torch.zeros(1, 3, size >> k, size >> k, device=device) for k in range(1, config.pyramid)]
-    for lv in levels:
-        lv.requires_grad_(True)
-    optimizer = torch.optim.Adam(levels, lr=config.learning_rate)
-    generator = torch.Generator().manual_seed(config.seed)
-    history: dict[str, list[float]] = {}
-    seen = torch.zeros(size, size, dtype=torch.bool, device=device)
-    best = base.detach().clone()
-    status = "done"
-    t0 = time.perf_counter()
-    render_px = config.render_size * config.supersample
-    bar = tqdm(range(config.num_steps), desc=f"texture {mesh.name}", unit="step", disable=not progress, leave=False)
+    base = _start_texture(texture, config.texture_size, device)
+    views = _views_for(mesh, style, config, base, cameras)
+    policy = Policy("adam", config.learning_rate, keep="last", clamp=False)
+    bar = tqdm(total=config.num_steps, desc=f"texture {mesh.name}", unit="step", disable=not progress, leave=False)
+    loop = Loop(policy, config.num_steps, _step_callback(callback), bar, time.perf_counter(), {}, step_seconds=True)
     try:
-        for step in bar:
-            t_step = time.perf_counter()
-            cams, lights = random_views(config.views, generator, config)
-            if cameras:
-                pick = torch.randperm(len(cameras), generator=generator)[:config.views]
-                cams = [cameras[int(i)] for i in pick]
-            frags = [rasterize(mesh_d, cam, render_px) for cam in cams]
-            background = torch.rand(config.views, 3, 1, 1, generator=generator).to(device) * 0.8 + 0.1
-            tex = _compose(levels, size, mesh.wrap)
-            kwargs = dict(lights=lights if config.lit else None, ambient=config.ambient, background=background,
-                          supersample=config.supersample, fragments=frags)
-            views = render(mesh_d, tex, cams, config.render_size, **kwargs)  # type: ignore[arg-type]
-            feats = extractor(views.image)
-            style_term = _masked_style_loss(feats, views.mask, targets, config.style_layer_weights)
-            content_term = torch.zeros((), device=device)
-            if config.content_weight > 0:
-                with torch.no_grad():
-                    reference = extractor(render(mesh_d, base, cams, config.render_size, **kwargs).image)  # type: ignore[arg-type]
-                content_term = sum(F.mse_loss(feats[n], reference[n]) for n in config.content_layers)  # type: ignore[assignment]
-            tv_term = _texture_tv(tex, mesh.wrap)
-            total = config.style_weight * style_term + config.content_weight * content_term + config.tv_weight * tv_term
-            if not torch.isfinite(total):
-                status = "nonfinite"
-                break
-            best = tex.detach().clone()
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            seen |= texel_coverage(mesh_d, frags, size)
-            values = {"total": float(total.detach()), "style": float(style_term.detach()), "content": float(content_term.detach()),
-                      "tv": float(tv_term.detach()), "seconds": time.perf_counter() - t_step}
-            for k, v in values.items():
-                history.setdefault(k, []).append(v)
-            bar.set_postfix(loss=f"{values['total']:.4g}", refresh=False)
-            if callback is not None:
-                callback(step + 1, values, tex.detach())
-        else:
-            best = _compose(levels, size, mesh.wrap).detach()
-    except KeyboardInterrupt:
-        status = "interrupted"
+        stage = drive(loop, views.levels, base, config.num_steps, views.evaluate, image_of=views.texture)
     finally:
         bar.close()
-    final = fill_unseen(best, seen, mesh.wrap).cpu()
-    return TextureResult(texture=final, history=history, seen=seen.cpu(), seconds=time.perf_counter() - t0,
-                         status=status, config=asdict(config))
+    final = fill_unseen(stage.image, views.seen, mesh.wrap).cpu()
+    return TextureResult(texture=final, history=loop.history, seen=views.seen.cpu(),
+                         seconds=time.perf_counter() - loop.start, status=stage.status, config=asdict(config),
+                         message=stage.message)
 
 
 # --------------------------------------------------------------------------------------------

@@ -102,3 +102,32 @@ def test_plot_training_draws_each_curve_raw_and_smoothed(tmp_path):
     assert plot_training(history, "style only", keys=["style"], ax=right) is big
     assert len(right.lines) == 2 and not left.lines
     assert right.lines[1].get_ydata()[-1] == pytest.approx(sum(history["style"][-2:]) / 2)
+
+
+@pytest.mark.parametrize("stop", ["nonfinite", "interrupt"])
+def test_nonfinite_and_ctrl_c_inside_the_loss_end_as_the_optimisation_driver_words_it(stop, folders, tmp_path):
+    """train shares core.optimize's stop policy: the same statuses and one-line messages, the
+    weights of the last finished step kept (and checkpointed on Ctrl-C, not on a non-finite loss)."""
+    task = make("fast", folders)
+    losses, calls = task.losses, []
+
+    def broken(sample):
+        calls.append(1)
+        if len(calls) == 3:
+            if stop == "interrupt":
+                raise KeyboardInterrupt
+            return {k: v * float("nan") for k, v in losses(sample).items()}
+        return losses(sample)
+
+    task.losses = broken
+    r = train(task, TrainConfig(iterations=6, batch_size=2, device="cpu", checkpoint_every=0), tmp_path / "m.pt",
+              progress=False)
+    assert r.step == 2 and len(r.history["total"]) == 2
+    assert torch.isfinite(next(task.model.parameters())).all()
+    if stop == "nonfinite":
+        assert r.status == "nonfinite" and not (tmp_path / "m.pt").exists()
+        assert r.message == ("the loss became nan at step 3; stopped and kept the last good weights (step 2) "
+                             "(lower the learning rate); no checkpoint had been written yet")
+    else:
+        assert r.status == "interrupted" and (tmp_path / "m.pt").exists()
+        assert r.message == "interrupted at step 2; kept the last good weights (step 2)"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+import nstlib.mesh.texture as texture_module
+from nstlib.gatys.transfer import StylizeInterrupted, stylize
 from nstlib.mesh.meshes import torus
 from nstlib.cli.mesh import main, outputs_for
-from nstlib.mesh.render import RenderError, orbit_camera, render
+from nstlib.mesh.render import RenderError, render
 from nstlib.mesh.texture import (TextureConfig, _upsample, adain_backproject, consistency, fill_unseen, held_out_cameras,
                             random_views, stylize_texture, turntable)
 
@@ -185,3 +189,43 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     assert run([*argv, *CLI_QUICK]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("stop", ["nonfinite", "interrupt"])
+def test_texture_and_gatys_stop_the_same_way_on_a_loss_that_breaks(small_torus, monkeypatch, stop):
+    """Both run on core.optimize.drive: a non-finite loss or Ctrl-C raised inside the loss at the
+    third evaluation stops both after two, with the same status and the same one-line message (the
+    texture keeps the last good state where Gatys keeps the best)."""
+    def breaking(loss):
+        calls = []
+
+        def broken(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                if stop == "interrupt":
+                    raise KeyboardInterrupt
+                return loss(*args, **kwargs) * math.nan
+            return loss(*args, **kwargs)
+        return broken
+
+    monkeypatch.setattr(texture_module, "_masked_style_loss", breaking(texture_module._masked_style_loss))
+    textured = stylize_texture(small_torus, style_image(), TextureConfig(num_steps=6, **TINY), progress=False)
+
+    y, x = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    content = torch.stack([x, y, 0.5 * (x + y)]).unsqueeze(0)
+    options = dict(num_steps=6, optimizer="adam", weights="random", device="cpu", progress=False,
+                   extra_losses={"zero": breaking(lambda image: 0.0 * image.sum())})
+    if stop == "interrupt":
+        with pytest.raises(StylizeInterrupted) as caught:
+            stylize(content, style_image(), **options)
+        gatys = caught.value.result
+    else:
+        with pytest.warns(RuntimeWarning):
+            gatys = stylize(content, style_image(), **options)
+
+    assert textured.status == gatys.status == {"nonfinite": "nonfinite", "interrupt": "interrupted"}[stop]
+    assert len(textured.history["total"]) == gatys.evaluations == 2
+    assert textured.message == gatys.message.replace("the best image", "the last good image")
+    assert textured.message.startswith("the loss became nan at step 3; stopped and kept the last good image (step 2)"
+                                       if stop == "nonfinite" else "interrupted at step 2; kept the last good image (step 2)")
+    assert torch.isfinite(textured.texture).all() and torch.isfinite(gatys.image).all()
