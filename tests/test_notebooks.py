@@ -87,9 +87,10 @@ def test_every_exported_figure_comes_from_a_notebook_call():
 
 
 def test_every_shipped_image_is_listed_in_sources():
-    """images/SOURCES.md names every image file under images/ (origin and licence)."""
+    """images/SOURCES.md names every image file under images/ and nstlib/data/images/ (origin and licence)."""
     sources = (ROOT / "images" / "SOURCES.md").read_text()
-    images = [p for p in (ROOT / "images").rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif")]
+    images = [p for folder in (ROOT / "images", ROOT / "nstlib" / "data" / "images") for p in folder.rglob("*")
+              if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".mp4", ".obj")]
     assert len(images) > 50
     missing = [str(p.relative_to(ROOT)) for p in images if p.name not in sources]
     assert not missing, f"not in images/SOURCES.md: {missing}"

@@ -67,19 +67,19 @@ def _alpha(text: str) -> float:
 
 
 def _train_parser(prog: str) -> argparse.ArgumentParser:
-    from ..core.assets import images_dir
+    from ..core.assets import content_dir, style_dir
 
     p = _Parser(prog=f"{prog} train", description="Train a feed-forward model on a folder of images.",
                 formatter_class=_HelpFormatter)
     p.add_argument("kind", choices=("fast", "adain", "wct"),
                    help="fast: Johnson et al.'s network for the given style(s) (several styles: Dumoulin et "
                         "al.'s multi-style network); adain: the AdaIN decoder; wct: WCT's decoders")
-    p.add_argument("--data", default=str(images_dir() / "content"),
+    p.add_argument("--data", default=str(content_dir()),
                    help="folder of training photos (random crops and flips); COCO on a GPU, see the README")
     p.add_argument("--style_path", "--style-path", nargs="+", default=None, metavar="STYLE",
                    help="fast: the style image(s) the network learns (default: the --init_model's, found by "
-                        "name in images/style, else the course's default style)")
-    p.add_argument("--style_data", "--style-data", default=str(images_dir() / "style"),
+                        "name among the shipped style images, else the course's default style)")
+    p.add_argument("--style_data", "--style-data", default=str(style_dir()),
                    help="adain: folder of style images (WikiArt on a GPU)")
     p.add_argument("--levels", type=_levels, default=("relu1_1", "relu2_1", "relu3_1"),
                    help="wct: the VGG levels whose decoders are trained (default: relu1_1,relu2_1,relu3_1)")
@@ -214,16 +214,16 @@ def _init_model(args: argparse.Namespace):
 
 def _init_styles(args: argparse.Namespace, meta: dict) -> list[str]:
     """The style images of a fine-tune: ``--style_path``, else the init model's styles by name."""
-    from ..core.assets import images_dir
+    from ..core.assets import style_dir
 
     if args.style_path:
         return list(args.style_path)
     names = list(meta.get("styles") or [])
-    paths = [images_dir() / "style" / n for n in names]
+    paths = [style_dir() / n for n in names]
     missing = [n for n, p in zip(names, paths) if not p.is_file()]
     if not names or missing:
         raise ValueError(f"the --init_model {args.init_model} was trained on "
-                         f"{', '.join(names) or 'unrecorded styles'}, not found in {images_dir() / 'style'}; "
+                         f"{', '.join(names) or 'unrecorded styles'}, not found in {style_dir()}; "
                          "give them with --style_path")
     return [str(p) for p in paths]
 
