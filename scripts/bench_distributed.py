@@ -56,7 +56,7 @@ def main() -> None:
     rows: dict[str, dict[int, list[float]]] = {"train": {1: [], 2: []}, "batch": {1: [], 2: []}}
     with tempfile.TemporaryDirectory() as tmp:
         frames = Path(tmp) / "frames"
-        clip = read_video(REPO / "images/video/bigbuckbunny_3s.mp4", max_frames=a.frames)
+        clip = read_video(REPO / "nstlib/data/images/video/bigbuckbunny_3s.mp4", max_frames=a.frames)
         write_frames(clip.frames, frames)
         for r in range(a.rounds):
             for procs in (1, 2):

@@ -3,7 +3,7 @@
     python scripts/calibrate_vgg.py          # writes nstlib/data/vgg19_calibration.json
 
 Each factor is the mean ReLU response of one layer over the course's content photos
-(images/content/*) at 256 px, with max pooling. VGGFeatures divides each layer by it.
+(nstlib/data/images/content/*) at 256 px, with max pooling. VGGFeatures divides each layer by it.
 """
 
 from __future__ import annotations

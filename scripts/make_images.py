@@ -8,14 +8,14 @@ Usage::
 
 ``--content`` copies a few public-domain / CC0 photographs, byte for byte,
 from the sample data that ships inside the scikit-image package into
-``images/content/``.  This is a one-off step done by a maintainer: only
+``nstlib/data/images/content/``.  This is a one-off step done by a maintainer: only
 this script needs scikit-image (``pip install scikit-image``); nstlib itself
 never imports it.  Files that already exist with the same bytes are left
 alone; a file that exists with different bytes is only replaced with
 ``--force``.
 
 ``--style`` paints every style in :data:`nstlib.course.paint.STYLES` at 512 px
-with seed 0 and writes ``images/style/<name>.png``.  The result is
+with seed 0 and writes ``nstlib/data/images/style/<name>.png``.  The result is
 deterministic, so re-running it reproduces the shipped files exactly (the
 tests check this).
 
@@ -33,10 +33,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTENT_DIR = ROOT / "images" / "content"
-STYLE_DIR = ROOT / "images" / "style"
+CONTENT_DIR = ROOT / "nstlib" / "data" / "images" / "content"
+STYLE_DIR = ROOT / "nstlib" / "data" / "images" / "style"
 
-# File in skimage/data -> file name in images/content.  Only images whose
+# File in skimage/data -> file name in nstlib/data/images/content.  Only images whose
 # licence (stated in the docstrings of skimage/data/_fetchers.py) is CC0 or
 # public domain are copied; see images/SOURCES.md.  ``motorcycle_left.png``
 # (Middlebury 2014 stereo data) is deliberately left out: no CC0 or
@@ -96,7 +96,7 @@ def copy_content(force: bool = False) -> None:
 
 
 def paint_styles() -> None:
-    """Paint every registered style at 512 px, seed 0, into images/style/."""
+    """Paint every registered style at 512 px, seed 0, into nstlib/data/images/style/."""
     sys.path.insert(0, str(ROOT))
     from nstlib.course.paint import STYLES, paint
 

@@ -1,4 +1,4 @@
-"""Convert the Utah teapot from the npm package ``teapot`` (public domain) into images/meshes/teapot.obj.
+"""Convert the Utah teapot from the npm package ``teapot`` (public domain) into nstlib/data/images/meshes/teapot.obj.
 
 The package holds plain arrays (``exports.positions``, ``exports.cells``). This script welds
 duplicate vertices, drops degenerate triangles, subdivides once (Loop), unwraps UVs with xatlas (nstlib.mesh.meshes.unwrap,
@@ -22,7 +22,7 @@ import numpy as np
 
 from nstlib.mesh.meshes import unwrap
 
-OUT = Path(__file__).resolve().parent.parent / "images" / "meshes" / "teapot.obj"
+OUT = Path(__file__).resolve().parent.parent / "nstlib" / "data" / "images" / "meshes" / "teapot.obj"
 
 
 def read_arrays(source: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,7 @@
 """Fixtures shared by several test modules."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -28,3 +30,12 @@ def pics(tmp_path):
     style = tmp_path / "style.png"
     Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(style)
     return data, style
+
+
+@pytest.fixture(scope="session")
+def wheel_python(tmp_path_factory) -> Path:
+    """The python of a fresh venv with nstlib installed from its wheel (scripts/wheelenv.py), built once."""
+    from wheelenv import build_wheel, make_venv
+
+    dest = tmp_path_factory.mktemp("wheelenv")
+    return make_venv(dest, build_wheel(dest))

@@ -248,5 +248,5 @@ def test_each_check_catches_a_broken_example():
     fine = ("[cli](cli.md#exit-status) [front](../README.md#quick-start) ![f](../images/figures/00_first_result.png) "
             "[web](https://example.org/x) `make demo` `python -m nstlib video` `python -m nstlib.bench.tiling` "
             "`nstlib.load_model` `nstlib.scale.memory.max_side_for_budget` `tests/scale/test_tiling.py` "
-            "`images/style/`")
+            "`nstlib/data/images/style/`")
     assert problems(page, fine + "\n") == []

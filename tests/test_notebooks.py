@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from nbtemplate import notebook_setup_source
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -39,10 +40,33 @@ def test_header_title_badge_and_setup(path):
     repo_path = REPO_URL.removeprefix("https://github.com/")
     badge = f"https://colab.research.google.com/github/{repo_path}/blob/main/notebooks/{path.name}"
     assert badge in title, "the Colab badge must point at this notebook in the repository of pyproject.toml"
-    setup = source(cells[1])
     assert cells[1]["cell_type"] == "code"
-    assert f"git clone -q {REPO_URL} " in setup and '"google.colab" in sys.modules' in setup
-    assert "course.setup()" in setup
+    assert source(cells[1]) == notebook_setup_source(cells), "the template's setup cell: python scripts/nbtemplate.py"
+
+
+#: The extras beyond the base package, by what the notebooks import (nstlib.video, nstlib.mesh).
+EXTRAS = {"16_video": "video", "17_scaling_up": "video", "18_3d_style_transfer": "3d"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_on_colab_the_setup_cell_installs_nstlib_with_the_extras_it_needs(path):
+    setup = source(load(path)["cells"][1])
+    extra = EXTRAS.get(path.stem)
+    requirement = f"nstlib[{extra}]" if extra else "nstlib"
+    assert f'\nif "google.colab" in sys.modules:\n    %pip install -q "{requirement} @ git+{REPO_URL}"\n' in setup
+    assert "NSTLIB_IMAGES" not in setup and "course.setup()" in setup
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extra is None or extra in optional
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_assets_come_from_the_package_and_files_go_under_the_working_folder(path):
+    """Nothing relative to the checkout (Colab and pip users have none): assets through nstlib.core.assets."""
+    text = "\n".join(source(c) for c in load(path)["cells"])  # markdown too: students copy its code
+    assert "../" not in text
+    assert "images_dir" not in text, "use assets.content_image / style_image / video_clip / mesh_file"
+    code = "\n".join(source(c) for c in load(path)["cells"] if c["cell_type"] == "code")
+    assert not re.search(r"""["'](images|nstlib)/""", code), "no paths into the checkout"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -87,9 +111,10 @@ def test_every_exported_figure_comes_from_a_notebook_call():
 
 
 def test_every_shipped_image_is_listed_in_sources():
-    """images/SOURCES.md names every image file under images/ (origin and licence)."""
+    """images/SOURCES.md names every image file under images/ and nstlib/data/images/ (origin and licence)."""
     sources = (ROOT / "images" / "SOURCES.md").read_text()
-    images = [p for p in (ROOT / "images").rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif")]
+    images = [p for folder in (ROOT / "images", ROOT / "nstlib" / "data" / "images") for p in folder.rglob("*")
+              if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".mp4", ".obj")]
     assert len(images) > 50
     missing = [str(p.relative_to(ROOT)) for p in images if p.name not in sources]
     assert not missing, f"not in images/SOURCES.md: {missing}"

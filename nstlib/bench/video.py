@@ -1,6 +1,6 @@
 """``make bench-video``: video methods side by side on one clip and one style, in one run.
 
-For the course clip (Big Buck Bunny, ``images/video/``) at ``--size`` px it measures, for every
+For the course clip (Big Buck Bunny, ``nstlib/data/images/video/``) at ``--size`` px it measures, for every
 method, the seconds per frame (optical flow timed apart), the warping error E_warp (Lai et al.
 2018: estimated DIS flow, Ruder's occlusion mask) and the style and content losses of one fixed
 VGG19 judge, so that "stable" can not mean "washed out":
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.assets import default_content, default_style, images_dir
+from ..core.assets import default_content, default_style, video_clip
 from ..core.devices import resolve_device
 from ..core.images import load_image, resize
 from ..course.methods import time_call
@@ -40,7 +40,7 @@ BASELINES = {"ruder": "gatys", "fast (stable)": "fast"}
 
 def course_clip(size: int, frames: int):
     """The course clip's first ``frames`` frames at ``size`` px (longer side)."""
-    return read_video(images_dir() / "video" / "bigbuckbunny_3s.mp4", size=size, max_frames=frames)
+    return read_video(video_clip(), size=size, max_frames=frames)
 
 
 def synthetic(size: int, frames: int):
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.device = str(resolve_device(args.device))
     torch.manual_seed(0)
-    style = load_image(images_dir() / "style" / "brush_strokes.png", args.size)
+    style = load_image(default_style(), args.size)
     video = course_clip(args.size, args.frames)
     flows = clip_flows(video.frames, "dis", progress=not args.quiet)
     h, w = video.frames.shape[-2:]

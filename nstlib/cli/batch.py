@@ -2,7 +2,7 @@
 
     python -m nstlib batch --input_dir photos/ --output_dir out/ --method fast --model fast_brush_strokes
     torchrun --nproc_per_node=4 -m nstlib batch --input_dir frames/ --output_dir out/ --method adain \\
-        --style_path images/style/wave.png
+        --style_path nstlib/data/images/style/wave.png
 
 The images of ``--input_dir`` (not its subfolders; the frames folder of a video works too) are
 taken in sorted order by name; under torchrun rank ``r`` of ``N`` takes images ``r, r+N, …``

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.assets import default_content, default_style, images_dir
+from ..core.assets import content_dir, default_content, default_style, images_dir, style_dir
 from ..core.devices import resolve_device
 from ..core.errors import ConfigError, NstlibError
 from ..core.images import check_output_path, check_writable_path, load_image, save_image
@@ -82,12 +82,12 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("kind", choices=("fast", "adain", "wct"),
                    help="fast: Johnson et al.'s network for the given style(s) (several styles: Dumoulin et "
                         "al.'s multi-style network); adain: the AdaIN decoder; wct: WCT's decoders")
-    p.add_argument("--data", default=str(images_dir() / "content"),
+    p.add_argument("--data", default=str(content_dir()),
                    help="folder of training photos (random crops and flips); COCO on a GPU, see the README")
     p.add_argument("--style_path", "--style-path", nargs="+", default=None, metavar="STYLE",
                    help="fast: the style image(s) the network learns (default: the --init_model's, found by "
-                        "name in images/style, else the course's default style)")
-    p.add_argument("--style_data", "--style-data", default=str(images_dir() / "style"),
+                        "name among the shipped style images, else the course's default style)")
+    p.add_argument("--style_data", "--style-data", default=str(style_dir()),
                    help="adain: folder of style images (WikiArt on a GPU)")
     p.add_argument("--levels", type=_levels, default=("relu1_1", "relu2_1", "relu3_1"),
                    help="wct: the VGG levels whose decoders are trained (default: relu1_1,relu2_1,relu3_1)")
@@ -219,7 +219,7 @@ def _init_styles(args: argparse.Namespace, meta: dict) -> list[str]:
     if args.style_path:
         return list(args.style_path)
     names = list(meta.get("styles") or [])
-    paths = [images_dir() / "style" / n for n in names]
+    paths = [style_dir() / n for n in names]
     missing = [n for n, p in zip(names, paths) if not p.is_file()]
     if not names or missing:
         raise ConfigError(f"the --init_model {args.init_model} was trained on "

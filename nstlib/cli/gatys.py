@@ -56,8 +56,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         prog=prog,
         description="Neural style transfer by optimisation (Gatys et al.): render a content photo "
         "in the style of another image.",
-        epilog="Example: python -m nstlib --content_path images/content/chelsea.png "
-        "--style_path images/style/mondrian.png --image_size 256 --num_steps 150 "
+        epilog="Example: python -m nstlib --content_path nstlib/data/images/content/chelsea.png "
+        "--style_path nstlib/data/images/style/mondrian.png --image_size 256 --num_steps 150 "
         "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png. "
         "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help. "
         "Video, without flicker: python -m nstlib video --help. "

@@ -380,8 +380,8 @@ def calibration_images(size: int = 256) -> list[Tensor]:
     files = content_images()
     if not files:
         raise FeatureError(
-            "no calibration photos found in images/content; install nstlib from its repository "
-            "(pip install -e .) or pass calibrate=False"
+            "no calibration photos found in the content images (nstlib/data/images/content, or "
+            "$NSTLIB_IMAGES/content); reinstall nstlib or pass calibrate=False"
         )
     return [load_image(p, size) for p in files]
 

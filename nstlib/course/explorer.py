@@ -191,7 +191,7 @@ class Explorer:
 
         Args:
             contents, styles: menu name -> file path or tensor ``[1, 3, H, W]`` (default: the
-                course's ``images/content`` and ``images/style``). Tensors are resized so that
+                course's ``nstlib/data/images/content`` and ``nstlib/data/images/style``). Tensors are resized so that
                 their longer side is the size slider's value.
             config: the other settings (optimiser, layers, device, …); its α, β, γ start the
                 sliders.

@@ -28,7 +28,6 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ..core.assets import images_dir
 from ..core.devices import resolve_device
 from ..core.images import to_pil
 from ..gatys.plots import plot_history
@@ -85,12 +84,17 @@ def is_quick() -> bool:
 
 
 def figures_dir() -> Path:
-    """``images/figures`` of the repository."""
-    return images_dir() / "figures"
+    """Where :func:`export_figure` writes: the repository's ``images/figures`` when nstlib is
+    imported from its checkout (``make figures``), else ``outputs/figures`` in the working folder
+    (an installed package, Colab)."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "images" / "figures").is_dir():
+        return checkout / "images" / "figures"
+    return Path.cwd() / "outputs" / "figures"
 
 
 def export_figure(fig: Figure, name: str, dpi: int = 110) -> Path | None:
-    """Save ``fig`` as ``images/figures/<name>.png`` when ``NSTLIB_EXPORT_FIGURES=1``.
+    """Save ``fig`` as ``<figures_dir()>/<name>.png`` when ``NSTLIB_EXPORT_FIGURES=1``.
 
     Returns the path written, or None when exporting is off (the default, and always in quick
     mode, so that CI never touches the committed figures).

@@ -13,6 +13,7 @@ trained each one. ``NSTLIB_MODELS`` points at another folder of models (your own
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ KINDS = ("fast", "adain", "wct")
 def pretrained_dir() -> Path:
     """``nstlib/data/models``: the models that ship with the package (or ``$NSTLIB_MODELS``)."""
     env = os.environ.get("NSTLIB_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data" / "models"
+    # A package installed in a folder (wheel, editable, Colab) is a pathlib.Path here.
+    return Path(env) if env else Path(os.fspath(importlib.resources.files("nstlib").joinpath("data", "models")))
 
 
 def pretrained_models() -> dict[str, Path]:

@@ -3,7 +3,7 @@
 - :func:`torus`, :func:`trefoil`, :func:`vase`: made by this code, with UVs that have no poles
   and, where the surface closes on itself, a periodic texture (no visible seam).
 - :func:`load_mesh`: one of those names, ``"teapot"`` (the Utah teapot shipped in
-  ``images/meshes/``), or a user's OBJ / GLB / PLY / STL file through ``trimesh``. A mesh without
+  ``nstlib/data/images/meshes/``), or a user's OBJ / GLB / PLY / STL file through ``trimesh``. A mesh without
   UVs is unwrapped with ``xatlas`` (the ``3d`` extra), with gutters between its charts.
 - :func:`save_textured`: a GLB, or an OBJ with its MTL and PNG beside it.
 
@@ -147,14 +147,11 @@ def vase(segments: int = 96, rings: int = 64) -> Mesh:
 PROCEDURAL: dict[str, Callable[[], Mesh]] = {"torus": torus, "trefoil": trefoil, "vase": vase}
 
 
-def _meshes_folder() -> Path:
-    return Path(__file__).resolve().parents[2] / "images" / "meshes"
-
-
 def _bundled() -> dict[str, Path]:
-    """Meshes shipped in ``images/meshes/`` (the teapot), by file stem."""
-    folder = _meshes_folder()
-    return {p.stem: p for p in sorted(folder.glob("*.obj"))} if folder.is_dir() else {}
+    """Meshes shipped with the package (the teapot, :func:`nstlib.core.assets.mesh_files`), by file stem."""
+    from ..core.assets import mesh_files
+
+    return {p.stem: p for p in mesh_files()}
 
 
 def mesh_names() -> list[str]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from nstlib.video.io import read_video, write_frames, write_video
 from nstlib.cli.video import main
+from nstlib.core.assets import video_clip
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CLIP = Path(__file__).resolve().parents[2] / "images" / "video" / "bigbuckbunny_3s.mp4"
+CLIP = video_clip()
 QUICK = ["--image_size", "64", "--max_frames", "4", "-q", "--device", "cpu"]
 
 

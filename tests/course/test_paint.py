@@ -13,10 +13,10 @@ import nstlib.course.paint as paint_module
 from nstlib.course.paint import STYLES, paint
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGES = ROOT / "images"
+IMAGES = ROOT / "nstlib" / "data" / "images"  # shipped with the package
 CONTENT = IMAGES / "content"
 STYLE = IMAGES / "style"
-SOURCES = IMAGES / "SOURCES.md"
+SOURCES = ROOT / "images" / "SOURCES.md"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 REQUIRED = ("brush_strokes", "mondrian", "pointillism", "stained_glass")

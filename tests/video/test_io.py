@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,10 +125,12 @@ def test_errors_name_the_file_or_value(clip, tmp_path):
 
 
 def test_the_course_clip_is_what_sources_md_says():
-    from nstlib.core.assets import images_dir
+    from nstlib.core.assets import images_dir, video_clip
 
-    path = images_dir() / "video" / "bigbuckbunny_3s.mp4"
+    path = video_clip()
     video = read_video(path)
     assert video.frames.shape == (75, 3, 180, 320) and video.fps == 25 and video.has_audio
     assert path.stat().st_size < 1_000_000
-    assert path.name in (images_dir() / "SOURCES.md").read_text()
+    assert path.name in (Path(__file__).resolve().parents[2] / "images" / "SOURCES.md").read_text()
+    credits = (images_dir() / "CREDITS.md").read_text()  # shipped beside it: CC BY needs the credit
+    assert path.name in credits and "Blender Foundation" in credits
