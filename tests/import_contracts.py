@@ -1,4 +1,6 @@
-"""An import-linter contract type of this project: no module imports another module's private names.
+"""Import-linter contract types of this project: no private names across modules; internal imports at the top.
+
+``private_names``: no module imports another module's private names.
 
 ``make test`` runs ``lint-imports``; ``pyproject.toml`` declares this type under
 ``[tool.importlinter] contract_types`` and one contract of it for ``nstlib``. A name is private
@@ -7,6 +9,10 @@ contract reads every import statement of every module of the root package, those
 functions too, and reports each ``from <module> import _name`` whose module is another module of
 the package. ``tests/test_architecture.py`` plants a violation in a temporary package to show
 that it is reported.
+
+``top_level_imports``: every import of the package's own modules stands at module level, so a
+module's dependencies show at its top (optional third-party extras such as PyAV stay lazy: they
+are not the package's own modules).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 from importlinter.application import output
 from importlinter.domain.contract import Contract, ContractCheck
 
-__all__ = ["PrivateNamesContract", "private_imports"]
+__all__ = ["PrivateNamesContract", "TopLevelImportsContract", "imports_in_functions", "private_imports"]
 
 
 def _is_private(name: str) -> bool:
@@ -64,6 +70,37 @@ def private_imports(root: str, modules: set[str]) -> list[tuple[str, int, str, s
     return found
 
 
+def _package_trees(root: str, modules: set[str]):
+    spec = importlib.util.find_spec(root)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"{root} is not an importable package")
+    root_dir = Path(next(iter(spec.submodule_search_locations)))
+    for module in sorted(modules):
+        path = _module_file(root_dir, module)
+        if path is not None:
+            yield module, path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def imports_in_functions(root: str, modules: set[str]) -> list[tuple[str, int, str]]:
+    """Every ``(module, line, imported module)`` where a module of ``root`` imports one of
+    ``root``'s modules inside a function."""
+    found = []
+    for module, path, tree in _package_trees(root, modules):
+        for func in ast.walk(tree):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.ImportFrom):
+                    source = _resolve(module, path.name == "__init__.py", node)
+                elif isinstance(node, ast.Import):
+                    source = next((a.name for a in node.names if a.name.split(".")[0] == root), "")
+                else:
+                    continue
+                if source == root or source.startswith(root + "."):
+                    found.append((module, node.lineno, source))
+    return sorted(set(found))
+
+
 class PrivateNamesContract(Contract):
     """Modules of the root package import only public names from each other."""
 
@@ -78,4 +115,21 @@ class PrivateNamesContract(Contract):
     def render_broken_contract(self, check: ContractCheck) -> None:
         for importer, line, source, name in check.metadata["private_imports"]:
             output.print_error(f"{importer} (l.{line}) imports the private name {name} of {source}", bold=False)
+            output.new_line()
+
+
+class TopLevelImportsContract(Contract):
+    """Modules of the root package import each other at module level, never inside a function."""
+
+    def check(self, graph, verbose: bool) -> ContractCheck:  # noqa: ARG002 - the interface's signature
+        roots = self.session_options.get("root_packages") or [self.session_options["root_package"]]
+        roots = [roots] if isinstance(roots, str) else roots
+        found = []
+        for root in roots:
+            found += imports_in_functions(root, {m for m in graph.modules if m == root or m.startswith(root + ".")})
+        return ContractCheck(kept=not found, metadata={"imports": found})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        for module, line, source in check.metadata["imports"]:
+            output.print_error(f"{module} (l.{line}) imports {source} inside a function", bold=False)
             output.new_line()

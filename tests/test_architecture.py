@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from import_contracts import private_imports
+from import_contracts import imports_in_functions, private_imports
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,16 +51,33 @@ def test_private_imports_finds_each_private_name_imported_across_modules(planted
     ]
 
 
+def test_imports_in_functions_finds_the_package_own_imports_only(planted):
+    modules = {"plantpkg", "plantpkg.a", "plantpkg.b", "plantpkg.c", "plantpkg.d", "plantpkg.sub", "plantpkg.sub.e",
+               "plantpkg.f"}
+    (planted / "plantpkg" / "g.py").write_text("def f():\n    import os\n    import plantpkg.a\n    return os\n")
+    assert imports_in_functions("plantpkg", modules | {"plantpkg.g"}) == [
+        ("plantpkg.c", 2, "plantpkg.a"),  # from plantpkg.a import _helper, inside f
+        ("plantpkg.g", 3, "plantpkg.a"),  # import plantpkg.a inside f; os is not the package's
+    ]
+
+
 def test_lint_imports_reports_a_planted_private_import(planted):
     config = planted / "contracts.toml"
     config.write_text(textwrap.dedent("""
         [tool.importlinter]
         root_package = "plantpkg"
-        contract_types = ["private_names: tests.import_contracts.PrivateNamesContract"]
+        contract_types = [
+            "private_names: tests.import_contracts.PrivateNamesContract",
+            "top_level_imports: tests.import_contracts.TopLevelImportsContract",
+        ]
 
         [[tool.importlinter.contracts]]
         name = "no private names"
         type = "private_names"
+
+        [[tool.importlinter.contracts]]
+        name = "top-level imports"
+        type = "top_level_imports"
     """))
     lint = Path(sys.executable).with_name("lint-imports")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(planted)])}
@@ -69,6 +86,7 @@ def test_lint_imports_reports_a_planted_private_import(planted):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "plantpkg.b (l.1) imports the private name _secret of plantpkg.a" in proc.stdout
     assert "_alias" not in proc.stdout and "__version__" not in proc.stdout
+    assert "plantpkg.c (l.2) imports plantpkg.a inside a function" in proc.stdout
     (planted / "plantpkg" / "b.py").write_text("from .a import public\n")
     (planted / "plantpkg" / "c.py").write_text("")
     (planted / "plantpkg" / "sub" / "e.py").write_text("")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.assets import mesh_files
 from .render import Mesh, RenderError
 
 __all__ = [
@@ -149,8 +150,6 @@ PROCEDURAL: dict[str, Callable[[], Mesh]] = {"torus": torus, "trefoil": trefoil,
 
 def _bundled() -> dict[str, Path]:
     """Meshes shipped with the package (the teapot, :func:`nstlib.core.assets.mesh_files`), by file stem."""
-    from ..core.assets import mesh_files
-
     return {p.stem: p for p in mesh_files()}
 
 
