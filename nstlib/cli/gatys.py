@@ -56,8 +56,8 @@ def build_parser(prog: str = "python -m nstlib") -> argparse.ArgumentParser:
         prog=prog,
         description="Neural style transfer by optimisation (Gatys et al.): render a content photo "
         "in the style of another image.",
-        epilog="Example: python -m nstlib --content_path nstlib/data/images/content/chelsea.png "
-        "--style_path nstlib/data/images/style/mondrian.png --image_size 256 --num_steps 150 "
+        epilog="Example: python -m nstlib --content_path chelsea "
+        "--style_path mondrian --image_size 256 --num_steps 150 "
         "--output_path outputs/cat_mondrian.png --plot outputs/cat_mondrian_loss.png. "
         "Feed-forward models (one forward pass): python -m nstlib {train,fast,adain,wct,models} --help. "
         "Video, without flicker: python -m nstlib video --help. "
@@ -79,9 +79,9 @@ def _add_image_options(parser: argparse.ArgumentParser, d: Config) -> None:
     io = parser.add_argument_group("images")
     p_add = io.add_argument
     p_add("--content_path", "--content-path", default=str(default_content()),
-          help="content photo: a file path or an http(s) URL")
+          help="content photo: a file path, an http(s) URL or a bundled image's name (chelsea, astronaut, coffee, rocket)")
     p_add("--style_path", "--style-path", nargs="+", default=[str(default_style())], metavar="STYLE",
-          help="style image: a file path or an http(s) URL; several are blended (--style_blend) "
+          help="style image: a file path, an http(s) URL or a bundled style's name (mondrian, wave, ...); several are blended (--style_blend) "
                "or given to mask regions (--mask)")
     p_add("--output_path", "--output-path", default="outputs/stylized.png",
           help="where to write the result (PNG/JPEG by extension); never one of the inputs")

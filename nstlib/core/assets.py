@@ -28,6 +28,8 @@ __all__ = [
     "style_images",
     "content_image",
     "style_image",
+    "bundled_image",
+    "bundled_image_names",
     "default_content",
     "default_style",
     "video_clips",
@@ -105,6 +107,23 @@ def content_image(name: str) -> Path:
 def style_image(name: str) -> Path:
     """A style image by name, e.g. ``"mondrian"`` or ``"wave.png"``; :class:`AssetError` if none."""
     return _by_name("style", name, IMAGE_SUFFIXES)
+
+
+def bundled_image(name: str) -> Path | None:
+    """A bundled photo or style image called ``name`` (with or without its suffix), or None.
+
+    Content photos are searched first, then style images, so ``load_image("chelsea")`` and
+    ``python -m nstlib --content_path chelsea --style_path mondrian`` work from any folder.
+    """
+    for path in (*content_images(), *style_images()):
+        if name in (path.name, path.stem):
+            return path
+    return None
+
+
+def bundled_image_names() -> list[str]:
+    """The names :func:`bundled_image` knows: the content photos', then the style images' stems."""
+    return [p.stem for p in (*content_images(), *style_images())]
 
 
 def default_content() -> Path:

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from .assets import bundled_image, bundled_image_names
 from .errors import NstlibError
 
 __all__ = [
@@ -321,6 +322,21 @@ def _pillow_pixel_limit() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _saved_limit
 
 
+def _bundled_if_missing(source: str | os.PathLike[str], path: Path, label: str) -> tuple[Path, str]:
+    """A bare name that is no file here (``"chelsea"``) is a bundled image's, if one has that name.
+
+    A file of that name in the working folder always wins. For a name that matches nothing, the
+    label lists the names there are, so the error says what would have worked.
+    """
+    name = os.fspath(source)
+    if path.exists() or os.sep in name or "/" in name or not name:
+        return path, label
+    bundled = bundled_image(name)
+    if bundled is not None:
+        return bundled, f"'{name}' (bundled: {bundled.name})"
+    return path, f"{label} (not a file here, nor a bundled image: {', '.join(bundled_image_names())})"
+
+
 def _check_local_file(path: Path, label: str) -> None:
     """Raise ImageError unless ``path`` is an existing, readable-looking, non-empty regular file."""
     try:
@@ -403,8 +419,10 @@ def load_image(
     """Load an image from a local path or an http(s) URL as an RGB float32 tensor [1, 3, H, W] in [0, 1].
 
     Args:
-        source: a file path, or an ``http://`` / ``https://`` URL (downloaded once into
-            :func:`cache_dir`, see :func:`fetch_url`).
+        source: a file path, an ``http://`` / ``https://`` URL (downloaded once into
+            :func:`cache_dir`, see :func:`fetch_url`), or the name of a bundled photo or style
+            image (``"chelsea"``, ``"mondrian"``; :func:`nstlib.core.assets.bundled_image`) when no
+            file of that name is in the working folder.
         size: if given, resize (Lanczos) so that the longer side is ``size`` pixels, keeping the
             aspect ratio. ``None`` keeps the original size.
         sha256: optional expected SHA-256 of the file; a mismatch raises ImageError.
@@ -434,6 +452,7 @@ def load_image(
         except TypeError as exc:
             raise ImageError(f"load_image expects a path or URL, got {source!r}") from exc
         label = f"'{source}'"
+        path, label = _bundled_if_missing(source, path, label)
     _check_local_file(path, label)
     if expected is not None and not _is_url(source):
         actual = _file_sha256(path)

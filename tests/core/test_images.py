@@ -794,3 +794,18 @@ def test_resize_is_clamped() -> None:
     assert raw.min() < 0.0 and raw.max() > 1.0
     out = resize(image, 32)
     assert out.min() == 0.0 and out.max() == 1.0
+
+
+def test_a_bare_name_is_a_bundled_image_unless_a_file_has_it(tmp_path, monkeypatch):
+    from nstlib.core.assets import default_content, style_image
+
+    monkeypatch.chdir(tmp_path)
+    assert torch.equal(load_image("chelsea", 32), load_image(default_content(), 32))
+    assert torch.equal(load_image("mondrian.png", 32), load_image(style_image("mondrian"), 32))
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "chelsea", format="PNG")  # a local file wins
+    local = load_image("chelsea")
+    assert local.shape == (1, 3, 8, 8) and torch.equal(local[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
+    with pytest.raises(ImageError, match=r"'nope' \(not a file here, nor a bundled image: .*chelsea.*mondrian"):
+        load_image("nope")
+    with pytest.raises(ImageError, match="file does not exist"):
+        load_image("sub/mondrian")  # a path is a path
