@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 from importlinter.application import output
@@ -48,29 +49,8 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def private_imports(root: str, modules: set[str]) -> list[tuple[str, int, str, str]]:
-    """Every ``(importer, line, imported module, name)`` where a module of ``root`` imports a
-    private name of another module of ``root``."""
-    spec = importlib.util.find_spec(root)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"{root} is not an importable package")
-    root_dir = Path(next(iter(spec.submodule_search_locations)))
-    found = []
-    for module in sorted(modules):
-        path = _module_file(root_dir, module)
-        if path is None:
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ImportFrom):
-                continue
-            source = _resolve(module, path.name == "__init__.py", node)
-            if source != module and (source == root or source.startswith(root + ".")):
-                found += [(module, node.lineno, source, a.name) for a in node.names if _is_private(a.name)]
-    return found
-
-
-def _package_trees(root: str, modules: set[str]):
+def _package_trees(root: str, modules: set[str]) -> Iterator[tuple[str, Path, ast.Module]]:
+    """``(module, file, syntax tree)`` for each of ``modules`` that is a file of the package ``root``."""
     spec = importlib.util.find_spec(root)
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(f"{root} is not an importable package")
@@ -79,6 +59,20 @@ def _package_trees(root: str, modules: set[str]):
         path = _module_file(root_dir, module)
         if path is not None:
             yield module, path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def private_imports(root: str, modules: set[str]) -> list[tuple[str, int, str, str]]:
+    """Every ``(importer, line, imported module, name)`` where a module of ``root`` imports a
+    private name of another module of ``root``."""
+    found = []
+    for module, path, tree in _package_trees(root, modules):
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            source = _resolve(module, path.name == "__init__.py", node)
+            if source != module and (source == root or source.startswith(root + ".")):
+                found += [(module, node.lineno, source, a.name) for a in node.names if _is_private(a.name)]
+    return found
 
 
 def imports_in_functions(root: str, modules: set[str]) -> list[tuple[str, int, str]]:
@@ -101,15 +95,20 @@ def imports_in_functions(root: str, modules: set[str]) -> list[tuple[str, int, s
     return sorted(set(found))
 
 
+def _packages(session_options: dict, graph) -> Iterator[tuple[str, set[str]]]:
+    """Each root package of the configuration, with its modules in import-linter's graph."""
+    roots = session_options.get("root_packages") or [session_options["root_package"]]
+    for root in [roots] if isinstance(roots, str) else roots:
+        yield root, {m for m in graph.modules if m == root or m.startswith(root + ".")}
+
+
 class PrivateNamesContract(Contract):
     """Modules of the root package import only public names from each other."""
 
     def check(self, graph, verbose: bool) -> ContractCheck:  # noqa: ARG002 - the interface's signature
-        roots = self.session_options.get("root_packages") or [self.session_options["root_package"]]
-        roots = [roots] if isinstance(roots, str) else roots
         found = []
-        for root in roots:
-            found += private_imports(root, {m for m in graph.modules if m == root or m.startswith(root + ".")})
+        for root, modules in _packages(self.session_options, graph):
+            found += private_imports(root, modules)
         return ContractCheck(kept=not found, metadata={"private_imports": found})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
@@ -122,11 +121,9 @@ class TopLevelImportsContract(Contract):
     """Modules of the root package import each other at module level, never inside a function."""
 
     def check(self, graph, verbose: bool) -> ContractCheck:  # noqa: ARG002 - the interface's signature
-        roots = self.session_options.get("root_packages") or [self.session_options["root_package"]]
-        roots = [roots] if isinstance(roots, str) else roots
         found = []
-        for root in roots:
-            found += imports_in_functions(root, {m for m in graph.modules if m == root or m.startswith(root + ".")})
+        for root, modules in _packages(self.session_options, graph):
+            found += imports_in_functions(root, modules)
         return ContractCheck(kept=not found, metadata={"imports": found})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
