@@ -109,7 +109,8 @@ def module_file(dotted: str) -> Path | None:
 @functools.cache
 def top_level_names(path: Path) -> frozenset[str]:
     names = set()
-    for node in ast.parse(path.read_text()).body:
+    body = ast.parse(path.read_text()).body
+    for node in [*body, *(n for i in body if isinstance(i, ast.If) for n in i.body)]:  # `if TYPE_CHECKING:` too
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -245,7 +246,7 @@ def test_each_check_catches_a_broken_example():
     for text, expected in broken.items():
         found = problems(page, text + "\n")
         assert any(expected in f for f in found), (text, found)
-    fine = ("[cli](cli.md#exit-status) [front](../README.md#quick-start) ![f](../images/figures/00_first_result.png) "
+    fine = ("[cli](cli.md#what-every-command-promises) [front](../README.md#quick-start) ![f](../images/figures/00_first_result.png) "
             "[web](https://example.org/x) `make demo` `python -m nstlib video` `python -m nstlib.bench.tiling` "
             "`nstlib.load_model` `nstlib.scale.memory.max_side_for_budget` `tests/scale/test_tiling.py` "
             "`nstlib/data/images/style/`")

@@ -1,8 +1,10 @@
 """What every command of ``python -m nstlib`` shares: exit codes, the parser, argument types, reporting.
 
 Exit status, for every command: 0 on success; 1 if a loss became NaN/inf (the best result so far
-is saved); 2 for a bad argument or input (one line naming the value or file at fault, nothing
-started); 130 on Ctrl-C (the best result so far is saved).
+is saved) or an output could not be written where asked (it is saved under another name in the
+working folder, see :func:`deliver`); 2 for a bad argument or input (one line naming the value or
+file at fault, nothing started); 130 on Ctrl-C and 143 on SIGTERM (the best result so far is
+saved; :mod:`nstlib.core.signals`).
 
 The argument types raise ``argparse.ArgumentTypeError`` with a message that quotes the text,
 so a typo is reported in one line that names the flag and the value.
@@ -13,16 +15,26 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import NstlibError
+from ..core.files import check_distinct, probe_output, rescue_path
+from ..core.signals import held_signals
 
 __all__ = [
+    "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NONFINITE",
     "EXIT_OK",
     "EXIT_USAGE",
+    "Delivery",
     "HelpFormatter",
     "Parser",
     "add_run_options",
+    "check_outputs",
+    "deliver",
     "fail",
     "float_list",
     "layer_list",
@@ -38,6 +50,8 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_NONFINITE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: A finished run whose output could not be written where asked (it was rescued, or is named lost).
+EXIT_FAILED = 1
 
 
 class Parser(argparse.ArgumentParser):
@@ -162,3 +176,56 @@ def run_subcommand(name: str, build: Callable[[str], argparse.ArgumentParser],
 def fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
+
+
+def check_outputs(outputs: Mapping[str, Path | None]) -> None:
+    """Before any work: no two outputs (by flag) are one file, and each one's folder takes new files.
+
+    Each output has already been checked against the inputs (:func:`~nstlib.core.images.check_writable_path`);
+    this adds the checks between outputs and a real write probe of every folder
+    (:func:`~nstlib.core.files.probe_output`). Raises :class:`~nstlib.core.files.OutputError`.
+    """
+    check_distinct(outputs)
+    for path in outputs.values():
+        if path is not None:
+            probe_output(path)
+
+
+@dataclass
+class Delivery:
+    """What :func:`deliver` wrote: the paths, one line per output not written where asked, and
+    whether Ctrl-C or SIGTERM came while writing (acted on now that everything is written)."""
+
+    written: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def deliver(saves: Sequence[tuple[Path, Callable[[Path], object]]]) -> Delivery:
+    """Write each output with its writer, holding Ctrl-C and SIGTERM until all are written.
+
+    ``saves`` pairs each target path with a function that writes the result there (atomically).
+    When one fails (a full disk, a folder made read-only during the run, a file system error)
+    the result is written to :func:`~nstlib.core.files.rescue_path` in the working folder
+    instead, and the problem is named; the command then exits :data:`EXIT_FAILED`.
+    """
+    done = Delivery()
+    with held_signals() as seen:
+        for target, write in saves:
+            try:
+                write(target)
+                done.written.append(target)
+                continue
+            except (OSError, NstlibError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            rescue = rescue_path(target)
+            try:
+                write(rescue)
+            except (OSError, NstlibError) as exc:
+                done.problems.append(f"cannot write {target} ({reason}) nor {rescue.resolve()} ({exc}); "
+                                     "this output is lost")
+            else:
+                done.written.append(rescue)
+                done.problems.append(f"cannot write {target} ({reason}); saved it to {rescue.resolve()} instead")
+    done.interrupted = bool(seen.received)
+    return done

@@ -37,17 +37,20 @@ from ..core.assets import IMAGE_SUFFIXES, default_style
 from ..core.config import Config
 from ..core.devices import resolve_device
 from ..core.errors import ConfigError, NstlibError
+from ..core.files import write_text
 from ..core.features import get_extractor
 from ..core.images import ImageError, check_output_path, load_image, save_image
 from ..gatys.transfer import stylize
 from ..scale import distributed
 from ..video.transfer import frames_fingerprint, load_feed_forward
 from .args import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     HelpFormatter,
     Parser,
+    check_outputs,
     fail,
     nonnegative_float,
     nonnegative_int,
@@ -58,7 +61,6 @@ from .args import (
 __all__ = ["main", "build_parser", "METHODS", "SETTINGS_FILE", "BatchReport", "list_inputs", "output_name"]
 
 METHODS = ("gatys", "fast", "adain", "wct")
-EXIT_FAILED = 1  # some inputs could not be stylised (named in the summary)
 SETTINGS_FILE = "nstlib-batch.json"
 
 
@@ -177,10 +179,7 @@ def _check_settings(folder: Path, settings: dict[str, Any], write: bool) -> None
                              f"{settings.get(k)!r}); use the same settings to resume, or another --output_dir")
         return
     if write:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = manifest.with_name(f".{SETTINGS_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(settings, indent=1, sort_keys=True))
-        os.replace(tmp, manifest)
+        write_text(manifest, json.dumps(settings, indent=1, sort_keys=True))
 
 
 def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
@@ -207,7 +206,7 @@ def _prepare(args: argparse.Namespace, main: bool):
     out_dir = Path(args.output_dir)
     if out_dir.resolve() == Path(args.input_dir).resolve():
         raise BatchError(f"--output_dir {out_dir} is the input folder; choose another")
-    check_output_path(out_dir / output_name(files[0], args.ext), [])
+    check_outputs({"--output_dir": check_output_path(out_dir / output_name(files[0], args.ext), files)})
     _check_names(files, args.ext)
     style = None if args.method == "fast" else load_image(args.style_path, args.image_size)
     model = None

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
+from ..core.signals import EXIT_TERMINATED, terminate_as_interrupt
 from . import batch, feedforward, gatys, mesh, video
+from .args import EXIT_INTERRUPTED
 
 __all__ = ["COMMANDS", "main"]
 
@@ -37,8 +39,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m nstlib") -> i
     feed-forward commands (:mod:`nstlib.cli.feedforward`), ``video`` the video one
     (:mod:`nstlib.cli.video`), ``mesh`` the 3D one (:mod:`nstlib.cli.mesh`), ``batch`` a folder of
     images (:mod:`nstlib.cli.batch`); anything else is Gatys' optimisation (:mod:`nstlib.cli.gatys`).
+    SIGTERM is handled like Ctrl-C (the best result kept), but exits 143 instead of 130.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:], prog)
-    return gatys.main(argv, prog)
+    command = COMMANDS[argv.pop(0)] if argv and argv[0] in COMMANDS else gatys.main
+    with terminate_as_interrupt() as seen:  # SIGTERM keeps the best result as Ctrl-C does
+        code = command(argv, prog)
+    return EXIT_TERMINATED if seen.terminated and code == EXIT_INTERRUPTED else code

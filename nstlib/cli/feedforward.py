@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.assets import content_dir, default_content, default_style, images_dir, style_dir
+from ..core.assets import IMAGE_SUFFIXES, content_dir, default_content, default_style, images_dir, style_dir
 from ..core.devices import resolve_device
 from ..core.errors import ConfigError, NstlibError
 from ..core.images import check_output_path, check_writable_path, load_image, save_image
@@ -36,12 +36,15 @@ from ..scale import distributed
 from ..scale.distributed import batch_rows, world_size
 from ..video.stable import StableFastTask
 from .args import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
     EXIT_OK,
     EXIT_USAGE,
     HelpFormatter,
     Parser,
+    check_outputs,
+    deliver,
     fail,
     float_list,
     nonnegative_float,
@@ -267,6 +270,15 @@ def _task(args: argparse.Namespace, crop: int, init=None):
     return WCTTask(data, args.levels, width=width, **common)
 
 
+def _train_inputs(args: argparse.Namespace) -> list[str]:
+    """Every file ``train`` reads: the style images, ``--init_model`` and the images of the data folders."""
+    files = [*(args.style_path or []), *([args.init_model] if args.init_model else [])]
+    for folder in (args.data, getattr(args, "style_data", None)):
+        if folder and Path(folder).is_dir():
+            files += [str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    return files
+
+
 def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     """``train``, on one process or under torchrun (see :mod:`nstlib.scale.distributed`)."""
     distributed.init(args.device)
@@ -287,12 +299,11 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
         batch_rows(args.batch_size)  # under torchrun: the global batch must split evenly
         crop = args.crop or (init.meta.get("crop") if init is not None else None) or d["crop"]
         default_lr = d["learning_rate"] if init is None else d["finetune_learning_rate"]
-        inputs = [*(args.style_path or [])]
-        check_writable_path(args.checkpoint, inputs, (".pt", ".pth"))
-        if args.export:
-            check_writable_path(args.export, [*inputs, args.checkpoint], (".pt", ".pth"))
-        if args.plot:
-            check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf"))
+        inputs = _train_inputs(args)
+        checkpoint = check_writable_path(args.checkpoint, inputs, (".pt", ".pth"))
+        export = check_writable_path(args.export, inputs, (".pt", ".pth")) if args.export else None
+        plot = check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf")) if args.plot else None
+        check_outputs({"--checkpoint": checkpoint, "--export": export, "--plot": plot})
         if not args.resume and Path(args.checkpoint).exists():
             raise TrainError(f"checkpoint {args.checkpoint} exists: add --resume to continue it, "
                              "or give another path")
@@ -330,17 +341,24 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
     if not main:
         return {"nonfinite": EXIT_NONFINITE, "interrupted": EXIT_INTERRUPTED, "failed": EXIT_NONFINITE}.get(
             result.status, EXIT_OK)
+    saves = []
     if args.plot and result.history:
-        plot_training(result.history, f"Training {args.kind} ({result.step} steps)", args.plot)
+        title = f"Training {args.kind} ({result.step} steps)"
+        saves.append((Path(args.plot), lambda p: plot_training(result.history, title, p)))
+    if args.export and result.status == "done":
+        saves.append((Path(args.export), lambda p: export_model(args.checkpoint, p)))
+    done = deliver(saves)
+    if done.problems:
+        return fail(prog, "; ".join(done.problems), EXIT_FAILED)
+    if args.export and result.status == "done":
+        print(f"saved {args.export}")
     if result.status == "nonfinite":
         return fail(prog, f"{result.message}; the checkpoint {args.checkpoint} holds the last good state",
                      EXIT_NONFINITE)
-    if args.export and result.status == "done":
-        export_model(args.checkpoint, args.export)
-        print(f"saved {args.export}")
-    if result.status in ("interrupted", "failed"):
-        print(f"{prog}: {result.message}; saved {args.checkpoint} (add --resume to continue)", file=sys.stderr)
-        return EXIT_INTERRUPTED if result.status == "interrupted" else EXIT_NONFINITE
+    if result.status in ("interrupted", "failed") or done.interrupted:
+        message = result.message if result.status != "done" else "interrupted while saving"
+        print(f"{prog}: {message}; saved {args.checkpoint} (add --resume to continue)", file=sys.stderr)
+        return EXIT_NONFINITE if result.status == "failed" else EXIT_INTERRUPTED
     print(f"saved {args.checkpoint} ({result.message}, {result.seconds:.1f} s)")
     return EXIT_OK
 
@@ -349,7 +367,8 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
     styles_in = getattr(args, "style_path", [])
     try:
         device = resolve_device(args.device)
-        output = check_output_path(args.output_path, [args.content_path, *styles_in])
+        output = check_output_path(args.output_path, [args.content_path, *styles_in, args.model])
+        check_outputs({"--output_path": output})
         model = load_model(args.model, device, kind=kind)
         content = load_image(args.content_path, args.image_size).to(device)
         if kind == "fast":
@@ -369,6 +388,8 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
                                       preserve_color=args.preserve_color)
     except NstlibError as exc:
         return fail(prog, f"{kind}: {exc}")
-    save_image(image, output)
+    done = deliver([(output, lambda p: save_image(image, p))])
+    if done.problems:
+        return fail(prog, f"{kind}: " + "; ".join(done.problems), EXIT_FAILED)
     print(f"saved {output}")
-    return EXIT_OK
+    return EXIT_INTERRUPTED if done.interrupted else EXIT_OK

@@ -24,16 +24,21 @@ from ..core.config import INITS, OPTIMIZERS, PRESETS, Config
 from ..core.devices import resolve_device
 from ..core.errors import ConfigError, NstlibError
 from ..core.features import get_extractor
+from ..core.files import save_figure, write_text
 from ..core.images import check_output_path, check_writable_path, load_image, max_pixels_for, save_image
 from ..core.optimize import StepInfo
 from ..gatys.plots import plot_history
 from ..gatys.transfer import StylizeInterrupted, stylize
 from .args import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
     EXIT_OK,
     HelpFormatter,
+    Delivery,
     Parser,
+    check_outputs,
+    deliver,
     fail,
     float_list,
     layer_list,
@@ -198,24 +203,6 @@ def _config_from_args(args: argparse.Namespace):
     return base.replace(**changes)
 
 
-def _save_reports(result, plot: Path | None, history: Path | None) -> None:
-    if history is not None:
-        history.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(result.config).items()},
-            "evaluations": result.evaluations,
-            "seconds": result.seconds,
-            "best_step": result.best_step,
-            "status": result.status,
-            "history": result.history,
-        }
-        history.write_text(json.dumps(payload, indent=1, default=str))
-    if plot is not None:
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        fig = plot_history(result.history, per_layer=True)
-        fig.savefig(plot, dpi=120)
-
-
 @dataclass
 class _Job:
     """What one command line run has checked and loaded before any work starts."""
@@ -228,6 +215,29 @@ class _Job:
     styles: list[Tensor]
     init_image: Tensor | None
     masks: Tensor | None
+
+
+def _history_json(result) -> str:
+    """The run's settings, timing and per-step losses, as the JSON of ``--history``."""
+    payload = {
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(result.config).items()},
+        "evaluations": result.evaluations,
+        "seconds": result.seconds,
+        "best_step": result.best_step,
+        "status": result.status,
+        "history": result.history,
+    }
+    return json.dumps(payload, indent=1, default=str)
+
+
+def _deliver(result, job: _Job) -> Delivery:
+    """Write the image, then ``--history`` and ``--plot``, each atomically (rescued if its folder fails)."""
+    saves: list[tuple[Path, Callable[[Path], object]]] = [(job.output, lambda p: save_image(result.image, p))]
+    if job.history is not None:
+        saves.append((job.history, lambda p: write_text(p, _history_json(result))))
+    if job.plot is not None:
+        saves.append((job.plot, lambda p: save_figure(plot_history(result.history, per_layer=True), p, dpi=120)))
+    return deliver(saves)
 
 
 def _load_mask(args: argparse.Namespace, content: Tensor, n_styles: int) -> Tensor | None:
@@ -261,6 +271,7 @@ def _prepare(args: argparse.Namespace) -> _Job:
     output = check_output_path(args.output_path, inputs)
     plot = check_writable_path(args.plot, inputs, (".png", ".svg", ".pdf")) if args.plot else None
     history = check_writable_path(args.history, inputs, (".json",)) if args.history else None
+    check_outputs({"--output_path": output, "--plot": plot, "--history": history})
     # --image_size is honoured however large (a tiled output); only sources without a size are capped
     size, style_size = config.image_size, max(16, round(config.style_scale * config.image_size))
     content = load_image(args.content_path, size, max_pixels=max_pixels_for(size))
@@ -302,20 +313,26 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             result = stylize(job.content, job.styles, config, _step_logger(log_every), progress=progress,
                              masks=job.masks, region_styles=args.region_styles, init_image=job.init_image)
     except StylizeInterrupted as stop:
-        result = stop.result
-        if result.evaluations:
-            save_image(result.image, job.output)
-            _save_reports(result, job.plot, job.history)
-            print(f"{prog}: {result.message}; saved {job.output}", file=sys.stderr)
-        else:
+        if not stop.result.evaluations:
             print(f"{prog}: interrupted before the first step; nothing saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+            return EXIT_INTERRUPTED
+        return _finish(prog, stop.result, job)
     except NstlibError as exc:
         return fail(prog, str(exc))
-    save_image(result.image, job.output)
-    _save_reports(result, job.plot, job.history)
+    return _finish(prog, result, job)
+
+
+def _finish(prog: str, result, job: _Job) -> int:
+    """Save the outputs and report: exit 0, or 1 (non-finite or not written where asked), or 130."""
+    done = _deliver(result, job)
+    if done.problems:
+        return fail(prog, "; ".join([m for m in [result.message] if m] + done.problems), EXIT_FAILED)
     if result.status == "nonfinite":
         return fail(prog, f"{result.message} Saved it to {job.output}", EXIT_NONFINITE)
+    if result.status == "interrupted" or done.interrupted:
+        what = result.message if result.status == "interrupted" else "interrupted while saving"
+        print(f"{prog}: {what}; saved {job.output}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"saved {job.output} ({result.evaluations} steps in {result.seconds:.1f} s, "
           f"final loss {result.final_loss:.4g})")
     for extra in (job.plot, job.history):

@@ -33,12 +33,15 @@ from ..mesh.texture import (
 )
 from ..video.io import write_gif
 from .args import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NONFINITE,
     EXIT_OK,
     HelpFormatter,
     Parser,
     add_run_options,
+    check_outputs,
+    deliver,
     fail,
     nonnegative_float,
     positive_int,
@@ -110,7 +113,7 @@ def outputs_for(output: str | Path) -> dict[str, Path]:
 
 def _run(args: argparse.Namespace, prog: str) -> int:
     name = f"{prog} mesh"
-    inputs = [args.mesh, args.style_path]
+    inputs = [args.mesh, args.style_path, args.weights]
     progress, _ = reporting(args.quiet, 0, 1)
     try:
         device = resolve_device(args.device)
@@ -118,6 +121,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         files = outputs_for(args.output)
         for path in files.values():
             check_writable_path(path, inputs)
+        check_outputs({f".{suffix} output": path for suffix, path in files.items()})
         config = TextureConfig(texture_size=args.texture_size, render_size=args.render_size, views=args.views,
                                num_steps=args.num_steps, learning_rate=args.learning_rate,
                                style_weight=args.style_weight, content_weight=args.content_weight,
@@ -134,11 +138,15 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             result = stylize_texture(mesh, style, config, progress=progress)
     except NstlibError as exc:
         return fail(name, str(exc))
-    save_textured(mesh, result.texture, files["glb"])
-    save_textured(mesh, result.texture, files["obj"])  # also writes the .mtl and the .png
-    write_gif(turntable(mesh, result.texture, frames=args.frames, size=256), files["gif"], fps=12)
+    done = deliver([
+        (files["glb"], lambda p: save_textured(mesh, result.texture, p)),
+        (files["obj"], lambda p: save_textured(mesh, result.texture, p)),  # also writes the .mtl and the .png
+        (files["gif"], lambda p: write_gif(turntable(mesh, result.texture, frames=args.frames, size=256), p, fps=12)),
+    ])
+    if done.problems:
+        return fail(name, "; ".join(done.problems), EXIT_FAILED)
     written = ", ".join(str(files[s]) for s in ("glb", "obj", "mtl", "png", "gif"))
-    if result.status == "interrupted":
+    if result.status == "interrupted" or done.interrupted:
         print(f"{name}: interrupted after {len(result.history.get('total', []))} steps; saved the texture so far: "
               f"{written}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -23,11 +23,14 @@ from ..core.images import check_writable_path, load_image
 from ..video.io import VideoError, read_video, write_gif, write_video
 from ..video.transfer import METHODS, stylize_video
 from .args import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     HelpFormatter,
     Parser,
     add_run_options,
+    check_outputs,
+    deliver,
     fail,
     nonnegative_float,
     nonnegative_int,
@@ -98,12 +101,13 @@ def main(argv: Sequence[str], prog: str = "python -m nstlib") -> int:
 
 def _run(args: argparse.Namespace, prog: str) -> int:
     name = f"{prog} video"
-    inputs = [args.video_path, args.style_path]
+    inputs = [args.video_path, args.style_path, *([args.model] if args.model else [])]
     progress, _ = reporting(args.quiet, 0, 1)
     try:
         device = resolve_device(args.device)
         output = check_writable_path(args.output_path, inputs, (".mp4",))
-        gif = args.gif and check_writable_path(args.gif, inputs, (".gif",))
+        gif = check_writable_path(args.gif, inputs, (".gif",)) if args.gif else None
+        check_outputs({"--output_path": output, "--gif": gif})
         frames_dir = Path(args.frames_dir) if args.frames_dir else output.with_name(f"{output.stem}_frames")
         if frames_dir.resolve() == Path(args.video_path).resolve():
             raise VideoError(f"--frames_dir {frames_dir} is the input folder; choose another")
@@ -126,11 +130,15 @@ def _run(args: argparse.Namespace, prog: str) -> int:
               "(run the same command again to continue)", file=sys.stderr)
         return EXIT_INTERRUPTED
     audio = args.video_path if video.has_audio else None
-    write_video(result.frames, output, video.fps, audio_from=audio, audio_start=args.start or 0.0)
+    saves = [(output, lambda p: write_video(result.frames, p, video.fps, audio_from=audio,
+                                            audio_start=args.start or 0.0))]
     if gif:
-        write_gif(result.frames, gif, video.fps)
+        saves.append((gif, lambda p: write_gif(result.frames, p, video.fps)))
+    done = deliver(saves)
+    if done.problems:
+        return fail(name, "; ".join(done.problems), EXIT_FAILED)
     timing = (f"{result.seconds_per_frame:.2f} s per frame" if result.stylised else "all frames resumed")
     flow = f", optical flow {result.flow_seconds:.1f} s" if result.flow_seconds else ""
     print(f"saved {output} ({total} frames; {result.resumed} resumed, {result.stylised} stylised, "
           f"{timing}{flow}){' and ' + str(gif) if gif else ''}")
-    return EXIT_OK
+    return EXIT_INTERRUPTED if done.interrupted else EXIT_OK

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from .assets import content_images
 from .errors import ConfigError, NstlibError
+from .files import write_text
 from .images import cache_dir, load_image
 
 __all__ = [
@@ -416,10 +417,7 @@ def calibration_factors(
     if cached.is_file():
         return json.loads(cached.read_text())["factors"]
     factors = measure_calibration(state, calibration_images(), _normalisation(weights))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"weights": os.fspath(weights), "factors": factors}, indent=1))
-    os.replace(tmp, cached)
+    write_text(cached, json.dumps({"weights": os.fspath(weights), "factors": factors}, indent=1))
     return factors
 
 

@@ -20,7 +20,6 @@ import math
 import numbers
 import os
 import re
-import secrets
 import stat
 import struct
 import threading
@@ -32,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -42,6 +41,7 @@ from torch import Tensor
 
 from .assets import bundled_image, bundled_image_names
 from .errors import NstlibError
+from .files import atomic_file
 
 __all__ = [
     "ImageLike",
@@ -159,19 +159,6 @@ def _target_dims(width: int, height: int, size: int | None, max_pixels: int) -> 
     if size is not None:
         width, height = _scaled_dims(width, height, size)
     return _fit_pixels(width, height, max_pixels)
-
-
-def _open_temp(folder: Path, name: str) -> tuple[Path, BinaryIO]:
-    """A new, exclusively created hidden file in ``folder`` (same filesystem as the target).
-
-    ``open(..., "xb")`` honours the umask, so the final file gets the usual permissions.
-    """
-    while True:
-        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
-        try:
-            return tmp, open(tmp, "xb")
-        except FileExistsError:
-            continue
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,28 +480,19 @@ def _cache_path(url: str) -> Path:
 def _download(url: str, target: Path) -> str:
     """Stream ``url`` into ``target`` atomically; return the SHA-256 of what was written."""
     digest = hashlib.sha256()
-    tmp: Path | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp, handle = _open_temp(target.parent, target.name)
-        with handle:
+        with atomic_file(target) as handle:
             request = urllib.request.Request(url, headers={"User-Agent": "nstlib"})
             with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     digest.update(chunk)
                     handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
     except urllib.error.HTTPError as exc:
         raise ImageError(f"cannot download '{url}': HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise ImageError(f"cannot download '{url}': {exc.reason}") from exc
     except (OSError, ValueError) as exc:  # timeouts, resets, bad URLs, disk full
         raise ImageError(f"cannot download '{url}': {exc}") from exc
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     return digest.hexdigest()
 
 
@@ -631,17 +609,8 @@ def save_image(image: Tensor, path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise ImageError(f"cannot save to '{path}': cannot create its folder ({exc})") from exc
     try:
-        tmp, handle = _open_temp(target.parent, target.name)
-    except OSError as exc:
-        raise ImageError(f"cannot save to '{path}': {exc}") from exc
-    try:
-        with handle:
+        with atomic_file(target) as handle:
             picture.save(handle, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
     except (OSError, ValueError) as exc:
         raise ImageError(f"cannot save to '{path}': {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return target

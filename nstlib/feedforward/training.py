@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from ..core.assets import IMAGE_SUFFIXES
 from ..core.devices import resolve_device
 from ..core.errors import NstlibError
+from ..core.files import atomic_file, save_figure
 from ..core.images import ImageError, load_image
 from ..core.optimize import DONE, NONFINITE, Ending, NonFiniteLoss
 from ..scale import distributed
@@ -208,15 +209,10 @@ class CropDataset:
 
 
 def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` with ``torch.save`` atomically (temporary file, then rename)."""
+    """Write ``payload`` with ``torch.save`` atomically (:func:`~nstlib.core.files.atomic_file`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(dict(payload), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as handle:
+        torch.save(dict(payload), handle)
     return path
 
 
@@ -587,6 +583,5 @@ def plot_training(history: Mapping[str, Sequence[float]], title: str = "Training
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)
     return fig

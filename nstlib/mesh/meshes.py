@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..core.assets import mesh_files
+from ..core.files import atomic_file, write_bytes, write_text
 from .render import Mesh, RenderError
 
 __all__ = [
@@ -243,9 +244,8 @@ def save_textured(mesh: Mesh, texture: Tensor, path: str | os.PathLike) -> list[
     tm = trimesh.Trimesh(vertices=mesh.vertices.detach().cpu().numpy(), faces=mesh.faces.cpu().numpy(),
                          vertex_normals=mesh.normals.detach().cpu().numpy(), visual=visual,  # type: ignore[union-attr]
                          process=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".glb":
-        path.write_bytes(tm.export(file_type="glb"))
+        write_bytes(path, tm.export(file_type="glb"))
         return [path]
     from trimesh.exchange.obj import export_obj
 
@@ -257,13 +257,14 @@ def save_textured(mesh: Mesh, texture: Tensor, path: str | os.PathLike) -> list[
     for name, data in files.items():  # the MTL and the texture, under trimesh's names
         target = mtl if name.endswith(".mtl") else png if name.lower().endswith((".png", ".jpg", ".jpeg")) else path.parent / name
         if target is png:
-            image.save(png)
+            with atomic_file(png) as handle:
+                image.save(handle, format="PNG")
         else:
             data = data.decode() if isinstance(data, bytes) else data
             for old in files:
                 if not old.endswith(".mtl"):
                     data = data.replace(old, png.name)
-            target.write_text(data)
+            write_text(target, data)
         written.append(target)
-    path.write_text(text)
+    write_text(path, text)
     return written

@@ -29,6 +29,7 @@ import torch.distributed as dist
 
 from ..core.devices import env_int, launched, local_device, local_rank
 from ..core.errors import NstlibError
+from ..core.signals import Terminated
 
 __all__ = ["launched", "init", "rank", "world_size", "local_rank", "is_main", "backend", "local_device",
            "shard", "batch_rows", "barrier", "all_mean", "gather", "cleanup", "DistributedError"]
@@ -73,12 +74,15 @@ def backend(device: str | torch.device | None = None) -> str:
 
 def _interrupt_on_sigterm() -> None:
     """torchrun stops its workers with SIGTERM on Ctrl-C or when a peer fails: make that a
-    KeyboardInterrupt, so the interrupted run saves what it can and exits with 130."""
+    KeyboardInterrupt (:class:`~nstlib.core.signals.Terminated`), so the interrupted run saves
+    what it can. The command line has done so already (and then exits 143); this covers the
+    Python API under torchrun."""
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
-        signal.signal(signal.SIGTERM, handler)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: leave the default
         pass
 

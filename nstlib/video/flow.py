@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..core.errors import NstlibError
+from ..core.files import atomic_file
 
 __all__ = ["warp", "out_of_frame", "consistency_occlusions", "motion_boundaries", "ruder_occlusions",
            "warping_error", "SyntheticClip", "synthetic_clip", "FlowError", "FLOW_METHODS", "estimate_flow",
@@ -411,15 +411,10 @@ def _read_cache(path: Path, shape: tuple[int, ...], method: str) -> ClipFlows | 
 
 def _write_cache(path: Path, flows: ClipFlows) -> None:
     """Flows as float16 (half the size; 0.03 px steps up to 64 px), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     payload = {"format": _CACHE_FORMAT, "method": flows.method, "backward": flows.backward.cpu().half(),
                "forward": flows.forward.cpu().half(), "occlusions": flows.occlusions.cpu().to(torch.uint8)}
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as handle:
+        torch.save(payload, handle)
 
 
 def clip_flows(

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from ..core.assets import IMAGE_SUFFIXES
 from ..core.errors import NstlibError
+from ..core.files import atomic_path
 from ..core.images import load_image, resize, save_image
 
 __all__ = ["VideoError", "Video", "read_video", "write_video", "write_frames", "write_gif"]
@@ -246,12 +247,10 @@ def write_video(
     if not fps > 0:
         raise VideoError(f"fps must be > 0, got {fps!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix or '.mp4'}")
     rate = Fraction(fps).limit_denominator(1001)
     source = None
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
+        with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as out:
             stream = out.add_stream("libx264", rate=rate)
             stream.width, stream.height = arr.shape[2], arr.shape[1]
             stream.pix_fmt = "yuv420p"
@@ -283,11 +282,9 @@ def write_video(
                     packet.dts -= offset
                     packet.stream = audio_out
                     out.mux(packet)
-        os.replace(tmp, path)
     finally:
         if source is not None:
             source.close()
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -307,7 +304,7 @@ def write_gif(frames: Tensor, path: str | os.PathLike, fps: float, size: int | N
     small = torch.stack([_resize(f, size) for f in frames]) if size else frames
     images = [Image.fromarray(a) for a in _to_uint8(small)]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0,
-                   optimize=True)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                       loop=0, optimize=True)
     return path

@@ -38,6 +38,7 @@ from torch import Tensor
 from ..core.config import Config, as_config
 from ..core.devices import resolve_device
 from ..core.errors import ConfigError
+from ..core.files import write_text
 from ..core.images import load_image, save_image
 from ..core.losses import temporal_loss
 from ..core.metrics import evaluate
@@ -118,10 +119,7 @@ class FrameStore:
                 inputs = old_inputs
         elif self.folder.exists() and any(self.folder.glob("[0-9]*.png")):
             raise VideoError(f"{self.folder} holds frames that this run did not make; choose another folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = manifest.with_name(f".{SETTINGS_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"settings": self.settings, "inputs": inputs}, indent=1, sort_keys=True))
-        os.replace(tmp, manifest)
+        write_text(manifest, json.dumps({"settings": self.settings, "inputs": inputs}, indent=1, sort_keys=True))
         self.inputs = inputs
 
     def path(self, index: int) -> Path:
