@@ -11,12 +11,13 @@ taken in sorted order by name; under torchrun rank ``r`` of ``N`` takes images `
 depend on the number of processes, and an output that exists is finished: a run that is
 interrupted (Ctrl-C, a crash, a lost node) continues where it stopped when run again. The
 settings are stored beside the outputs (``nstlib-batch.json``); another run with other settings
-refuses to mix into that folder. An image that cannot be read is reported by name and skipped;
-the summary at the end (rank 0, gathered from every rank) lists what was done, what was already
-finished and what failed.
+refuses to mix into that folder. An image that fails (cannot be read, is too small for the
+method, makes the model raise or run out of memory, or gives a non-finite output) is reported by
+name on one line, with the error, and skipped; the summary at the end (rank 0, gathered from every
+rank) lists what was done, what was already finished and what failed.
 
-Exit status: 0 every image done (or already finished); 1 some images could not be read (named
-in the summary; the others are done; under torchrun, rank 0 returns it); 2 bad arguments (one line naming the value); 130 Ctrl-C
+Exit status: 0 every image done (or already finished); 1 some images failed (named in the
+summary; the others are done; under torchrun, rank 0 returns it); 2 bad arguments (one line naming the value); 130 Ctrl-C
 (finished outputs are kept; run the same command again to continue).
 """
 
@@ -36,10 +37,11 @@ from typing import Any
 from ..core.assets import IMAGE_SUFFIXES, default_style
 from ..core.config import Config
 from ..core.devices import resolve_device
-from ..core.errors import ConfigError, NstlibError
+from ..core.errors import NstlibError
 from ..core.files import write_text
 from ..core.features import get_extractor
-from ..core.images import ImageError, check_output_path, load_image, save_image
+from ..core.images import check_output_path, load_image, save_image
+from ..feedforward.models import check_output
 from ..gatys.transfer import stylize
 from ..scale import distributed
 from ..video.transfer import frames_fingerprint, load_feed_forward
@@ -61,6 +63,9 @@ from .args import (
 __all__ = ["main", "build_parser", "METHODS", "SETTINGS_FILE", "BatchReport", "list_inputs", "output_name"]
 
 METHODS = ("gatys", "fast", "adain", "wct")
+#: What one image can raise without stopping the batch: a library error (unreadable, too small, a
+#: non-finite output), or the model failing on it (torch's RuntimeError and ValueError, out of memory).
+_IMAGE_FAILURES = (NstlibError, RuntimeError, ValueError, MemoryError)
 SETTINGS_FILE = "nstlib-batch.json"
 
 
@@ -234,8 +239,17 @@ def _stylize_one(args: argparse.Namespace, content, model, style, device):
                        seed=args.seed, device=str(device)).image
     with torch.no_grad():
         if args.method == "fast":
-            return model.stylize(content, args.style)
-        return model.stylize(content, style.to(device), alpha=args.alpha)
+            image = model.stylize(content, args.style)
+        else:
+            image = model.stylize(content, style.to(device), alpha=args.alpha)
+    return check_output(image, model)
+
+
+def _failure(exc: BaseException) -> str:
+    """One line saying why an image failed: a library error's message, else the error's type and message."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if isinstance(exc, NstlibError) else f"{type(exc).__name__}: {text}"
 
 
 def _run(args: argparse.Namespace, name: str, main: bool) -> int:
@@ -264,11 +278,11 @@ def _run(args: argparse.Namespace, name: str, main: bool) -> int:
                 continue
             try:
                 image = _stylize_one(args, load_image(source, args.image_size), model, style, device)
-            except (ImageError, ConfigError) as exc:  # unreadable, or too small for the method
-                report.failed.append((source.name, str(exc)))
-                print(f"{name}: skipped {source.name}: {exc}", file=sys.stderr, flush=True)
+                save_image(image, target)
+            except _IMAGE_FAILURES as exc:  # this image failed: name it, skip it and go on
+                report.failed.append((source.name, _failure(exc)))
+                print(f"{name}: skipped {source.name}: {_failure(exc)}", file=sys.stderr, flush=True)
                 continue
-            save_image(image, target)
             report.done.append(source.name)
     except KeyboardInterrupt:
         bar.close()

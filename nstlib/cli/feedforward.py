@@ -11,8 +11,11 @@
 
 Exit status as for the optimisation (see :mod:`nstlib.cli.args`): 0 success; 1 the training loss
 became NaN/inf (the last checkpoint is kept), or under torchrun another process died (rank 0
-saves the last finished step); 2 bad arguments or input, one line naming the
-value or file; 130 Ctrl-C (training writes its checkpoint first; ``--resume`` continues).
+saves the last finished step), or a model's output was not finite (nothing is written); 2 bad
+arguments or input, one line naming the value or file (a ``--resume`` with other settings than
+the checkpoint's, or fewer ``--iterations`` than it has done, too); 130 Ctrl-C (training writes its
+checkpoint first; ``--resume`` continues). ``models`` lists a file it cannot read as unreadable, and
+exits 0.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from ..core.errors import ConfigError, NstlibError
 from ..core.images import check_output_path, check_writable_path, load_image, save_image
 from ..feedforward.adain import LEVELS, AdaINTask
 from ..feedforward.fast import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, FastTask, load_style_images
-from ..feedforward.models import export_model, load_model, model_info, pretrained_models
-from ..feedforward.training import CropDataset, TrainConfig, TrainError, plot_training, train
+from ..feedforward.models import NonFiniteOutput, check_output, export_model, load_model, model_info, pretrained_models
+from ..feedforward.training import CropDataset, TrainConfig, TrainError, plot_training, resumable_state, train
 from ..feedforward.wct import WCTTask
 from ..scale import distributed
 from ..scale.distributed import batch_rows, world_size
@@ -194,7 +197,11 @@ def _list_models() -> int:
     if not shipped:
         print("no models ship with this installation")
     for name in shipped:
-        info = model_info(name)
+        try:
+            info = model_info(name)
+        except TrainError as exc:  # one bad file in the folder does not hide the others
+            print(f"{name}: unreadable: {exc}")
+            continue
         styles = ", ".join(info["meta"].get("styles", [])) or "any style"
         print(f"{name}: {info['kind']}, {styles}; {info['step']} steps, {info['megabytes']:.1f} MB")
         for command in info["commands"]:
@@ -314,6 +321,8 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
         task = _task(args, crop, init)
         if init is not None:  # the fine-tuned model records how its starting weights were made
             task.prior_commands = list(getattr(init, "commands", None) or [])
+        if args.resume:  # another setting, or fewer iterations than done, is refused before anything starts
+            resumable_state(task, config, args.checkpoint)
     except NstlibError as exc:
         return fail(prog, str(exc)) if main else EXIT_USAGE
 
@@ -353,14 +362,24 @@ def _train_here(args: argparse.Namespace, prog: str, argv: Sequence[str], main: 
     if args.export and result.status == "done":
         print(f"saved {args.export}")
     if result.status == "nonfinite":
-        return fail(prog, f"{result.message}; the checkpoint {args.checkpoint} holds the last good state",
-                     EXIT_NONFINITE)
+        return fail(prog, result.message, EXIT_NONFINITE)  # it says what the checkpoint holds, if anything
     if result.status in ("interrupted", "failed") or done.interrupted:
         message = result.message if result.status != "done" else "interrupted while saving"
-        print(f"{prog}: {message}; saved {args.checkpoint} (add --resume to continue)", file=sys.stderr)
+        kept = (f"saved {args.checkpoint} (add --resume to continue)" if Path(args.checkpoint).is_file()
+                else "no step had finished, nothing saved")
+        print(f"{prog}: {message}; {kept}", file=sys.stderr)
         return EXIT_NONFINITE if result.status == "failed" else EXIT_INTERRUPTED
     print(f"saved {args.checkpoint} ({result.message}, {result.seconds:.1f} s)")
     return EXIT_OK
+
+
+def _check_content_size(model, content, args: argparse.Namespace) -> None:
+    """A content photo too small for the fast network (an extreme aspect ratio): an error naming it and its size."""
+    height, width = content.shape[-2:]
+    try:
+        model.check_size(height, width)
+    except ConfigError as exc:
+        raise ConfigError(f"--content_path {args.content_path} at --image_size {args.image_size}: {exc}") from None
 
 
 def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
@@ -375,6 +394,7 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
             if args.style is not None and args.style_mix is not None:
                 raise ConfigError("give --style or --style_mix, not both")
             style = args.style_mix if args.style_mix is not None else args.style
+            _check_content_size(model, content, args)
             image = model.stylize(content, style)
         else:
             styles = [load_image(p, args.image_size).to(device) for p in styles_in]
@@ -386,6 +406,9 @@ def _stylize(kind: str, args: argparse.Namespace, prog: str) -> int:
                     raise ConfigError(f"wct takes one --style_path, got {len(styles)}")
                 image = model.stylize(content, styles[0], alpha=args.alpha, levels=args.levels,
                                       preserve_color=args.preserve_color)
+        check_output(image, model)
+    except NonFiniteOutput as exc:
+        return fail(prog, f"{kind}: {exc}; nothing was written", EXIT_NONFINITE)
     except NstlibError as exc:
         return fail(prog, f"{kind}: {exc}")
     done = deliver([(output, lambda p: save_image(image, p))])

@@ -39,6 +39,7 @@ __all__ = [
     "style_vector",
     "JOHNSON_CONTENT_LAYERS",
     "JOHNSON_STYLE_LAYERS",
+    "MIN_SIDE",
     "parameter_counts",
     "receptive_width",
     "upsampling_demo",
@@ -49,6 +50,10 @@ __all__ = [
 JOHNSON_CONTENT_LAYERS: tuple[str, ...] = ("relu2_2",)
 #: ... and style at the last ReLU of the first four blocks.
 JOHNSON_STYLE_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
+#: The shortest side, px, that :class:`TransformerNet` takes: reflection padding needs a side longer
+#: than the pad, and the first and last 9×9 convolutions pad by 4 (the input, padded to a multiple
+#: of 4, must be at least 8 px; 5 px is the smallest side that pads to 8).
+MIN_SIDE = 5
 
 
 class ConditionalInstanceNorm2d(nn.Module):
@@ -92,7 +97,8 @@ class TransformerNet(nn.Module):
 
     ``forward(x [B, 3, H, W] in [0, 1], style=None)`` returns ``[B, 3, H, W]`` (not clamped;
     :meth:`stylize` clamps). H and W need not be multiples of 4: the input is
-    reflection-padded to one and the output cropped back.
+    reflection-padded to one and the output cropped back. Each must be at least
+    :data:`MIN_SIDE` pixels (:meth:`check_size` raises a ``ConfigError`` naming the size otherwise).
 
     Args:
         n_styles: number of styles (1: Johnson et al.; more: Dumoulin et al.'s multi-style).
@@ -120,8 +126,16 @@ class TransformerNet(nn.Module):
         """The constructor's arguments: ``TransformerNet(**net.arch)`` builds the same network."""
         return {"n_styles": self.n_styles, "width": self.width, "n_residual": self.n_residual}
 
+    @staticmethod
+    def check_size(height: int, width: int) -> None:
+        """Raise :class:`~nstlib.core.errors.ConfigError` if a ``height`` × ``width`` input is too small."""
+        if min(height, width) < MIN_SIDE:
+            raise ConfigError(f"an image of {width}×{height} px is too small for the fast network: each side "
+                              f"must be at least {MIN_SIDE} px (its 9×9 convolutions are reflection-padded)")
+
     def forward(self, x: Tensor, style: int | Sequence[float] | Tensor | None = None) -> Tensor:
         b, _, h, w = x.shape
+        self.check_size(h, w)
         mix = style_vector(style, self.n_styles, b, x.device)
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:

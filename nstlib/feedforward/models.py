@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ..core.devices import resolve_device
+from ..core.errors import NstlibError
 from .adain import AdaIN, Decoder
 from .fast import TransformerNet
 from .training import CHECKPOINT_FORMAT, TrainError, read_checkpoint, save_checkpoint
 from .wct import WCT
 
-__all__ = ["KINDS", "load_model", "export_model", "pretrained_models", "resolve_model", "model_info"]
+__all__ = ["KINDS", "NonFiniteOutput", "check_output", "load_model", "export_model", "pretrained_models",
+           "resolve_model", "model_info"]
 
 KINDS = ("fast", "adain", "wct")
 
@@ -56,10 +59,37 @@ def resolve_model(source: str | os.PathLike) -> Path:
     raise TrainError(f"model {os.fspath(source)!r}: no such file, and not a shipped model (shipped: {names})")
 
 
+class NonFiniteOutput(NstlibError):
+    """A model's output holds NaN or infinite values (its weights are broken); the message names the model."""
+
+
+def check_output(image: Tensor, model: nn.Module) -> Tensor:
+    """``image`` if every value is finite, else :class:`NonFiniteOutput` naming ``model`` (its ``source``)."""
+    if not bool(torch.isfinite(image).all()):
+        name = getattr(model, "source", type(model).__name__)
+        raise NonFiniteOutput(f"model {name}: its output is not finite (NaN or inf; are its weights broken?)")
+    return image
+
+
+def _read_model(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path`` with its ``kind``, ``arch`` and ``state_dict`` checked (a TrainError
+    naming the file and the key otherwise)."""
+    data = read_checkpoint(path)
+    kind = data.get("kind")
+    if kind not in KINDS:
+        what = "no 'kind' entry" if kind is None else f"an unknown kind {kind!r}"
+        raise TrainError(f"model {path}: {what} (known: {', '.join(KINDS)}); not a model this version can load")
+    for key in ("arch", "state_dict", "meta"):
+        if not isinstance(data.get(key, {} if key == "meta" else None), Mapping):
+            what = "no" if key not in data else f"a broken ({type(data[key]).__name__})"
+            raise TrainError(f"model {path}: {what} {key!r} entry; not a model this version can load")
+    return data
+
+
 def model_info(source: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint's description without its weights: kind, arch, meta, step, command, size."""
     path = resolve_model(source)
-    data = read_checkpoint(path)
+    data = _read_model(path)
     return {"path": str(path), "kind": data["kind"], "arch": data["arch"], "meta": data.get("meta", {}),
             "step": data.get("step"), "command": data.get("train_config", {}).get("command", ""),
             "commands": data.get("commands") or [data.get("train_config", {}).get("command", "")],
@@ -95,11 +125,15 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "auto", k
     checkpoint holds that kind of model (a clear error otherwise).
     """
     path = resolve_model(source)
-    data = read_checkpoint(path)
+    data = _read_model(path)
     if kind is not None and data["kind"] != kind:
         raise TrainError(f"model {path} is a {data['kind']} model, not a {kind} model")
     device = resolve_device(device)
-    model = _build(data["kind"], data["arch"], data.get("meta", {}), device)
+    try:
+        model = _build(data["kind"], data["arch"], data.get("meta", {}), device)
+    except (TypeError, NstlibError) as exc:  # arch keys or values the constructor refuses
+        raise TrainError(f"model {path}: its arch {data['arch']} does not describe a {data['kind']} model "
+                         f"({str(exc).splitlines()[0]})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
     try:
         _trained_part(data["kind"], model).load_state_dict(state)

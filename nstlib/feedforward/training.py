@@ -56,6 +56,7 @@ from ..scale import distributed
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CropDataset",
+    "RESUME_SETTINGS",
     "TrainConfig",
     "TrainError",
     "TrainResult",
@@ -63,6 +64,7 @@ __all__ = [
     "train",
     "save_checkpoint",
     "read_checkpoint",
+    "resumable_state",
     "plot_training",
     "step_generator",
 ]
@@ -282,7 +284,8 @@ class TrainResult:
     ``history`` maps each loss name to one value per step (from step 1 of the first run, so a
     resumed run has the whole curve); ``history["seconds"]`` is the wall time of each step.
     ``status`` is ``"done"``, ``"interrupted"`` (Ctrl-C; the checkpoint holds the last step) or
-    ``"nonfinite"`` (the checkpoint holds the last good state written before) or, under torchrun,
+    ``"nonfinite"`` (the checkpoint holds the last good state written before, if any; ``message``
+    says which step, or that none had been written) or, under torchrun,
     ``"failed"`` (another process died; rank 0's checkpoint holds the last finished step).
     """
 
@@ -367,6 +370,65 @@ def _peer_failure(exc: RuntimeError) -> bool:
     return "gloo" in text or "NCCL" in text or "Connection reset by peer" in text or "Connection closed" in text
 
 
+#: What a checkpoint needs to be resumed (an exported model lacks the optimiser state).
+_RESUMED = ("kind", "arch", "state_dict", "optimizer", "step", "history")
+#: The :class:`TrainConfig` settings that change what a resumed run trains (the batches, the updates;
+#: the optimiser state restores the learning rate). The task's ``meta()`` is compared too.
+RESUME_SETTINGS = ("batch_size", "seed", "learning_rate")
+#: ``meta()`` entries that may differ: where the starting weights came from (the checkpoint's replace them).
+_FREE_META = ("init_model",)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists (a checkpoint stores lists), to compare settings."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def resumable_state(task: Task, config: TrainConfig, checkpoint: str | os.PathLike | None) -> dict[str, Any] | None:
+    """What ``train(task, config, checkpoint, resume=True)`` continues from: the checkpoint, checked.
+
+    None when there is no checkpoint file yet (the run starts afresh). Raises :class:`TrainError`
+    for a checkpoint that cannot be resumed (no optimiser state, another kind or architecture), for
+    fewer ``iterations`` than its steps done, and for a setting that differs from the checkpoint's
+    (a ``meta()`` entry of the task or one of :data:`RESUME_SETTINGS`; the message names it, the
+    checkpoint's value and this run's; a setting the checkpoint does not record is not compared).
+    """
+    if checkpoint is None or not Path(checkpoint).exists():
+        return None
+    state = read_checkpoint(checkpoint)
+    missing = [k for k in _RESUMED if k not in state]
+    if missing:
+        raise TrainError(f"checkpoint {checkpoint} cannot be resumed: it has no {', '.join(missing)} "
+                         "(an exported model keeps no optimiser state); use another --checkpoint path")
+    if state["kind"] != task.kind or state["arch"] != task.arch():
+        raise TrainError(f"checkpoint {checkpoint} holds a {state['kind']} model with {state['arch']}, "
+                         f"not the {task.kind} model with {task.arch()} asked for; "
+                         "use another --checkpoint path or the same settings")
+    _check_settings(checkpoint, state, task.meta(), config)
+    return state
+
+
+def _check_settings(checkpoint: str | os.PathLike, state: Mapping[str, Any], meta: Mapping[str, Any],
+                    config: TrainConfig) -> None:
+    """Refuse to resume ``state`` (read from ``checkpoint``) with fewer iterations or other settings."""
+    done = int(state["step"])
+    if config.iterations < done:
+        raise TrainError(f"checkpoint {checkpoint} has {done} steps done; iterations {config.iterations} is "
+                         f"fewer: give at least {done} to resume it (the total, not the steps to add)")
+    saved_meta, saved_config = state.get("meta") or {}, state.get("train_config") or {}
+    pairs = [(k, saved_meta[k], v) for k, v in meta.items() if k in saved_meta and k not in _FREE_META]
+    pairs += [(k, saved_config[k], getattr(config, k)) for k in RESUME_SETTINGS if k in saved_config]
+    for name, saved, asked in pairs:
+        if _plain(saved) != _plain(asked):
+            raise TrainError(f"checkpoint {checkpoint} was trained with {name} {_plain(saved)!r}, this run asks "
+                             f"for {name} {_plain(asked)!r}; resume with the same settings, or use another "
+                             "--checkpoint path")
+
+
 @dataclass
 class _Training:
     """One call of :func:`train`: the model, its optimiser and loss, and the state a checkpoint holds.
@@ -385,6 +447,7 @@ class _Training:
     step: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
+    saved: int | None = None  # the step of the checkpoint on disk that this run resumed or wrote
     state: dict[str, Any] | None = None
     optimizer: torch.optim.Optimizer | None = None
     loss_fn: nn.Module | None = None
@@ -394,14 +457,11 @@ class _Training:
         task, checkpoint = self.task, self.checkpoint
         # a fine-tune starts from the commands that trained its starting weights (``task.prior_commands``)
         self.commands = list(getattr(task, "prior_commands", []))
-        if checkpoint is not None and resume and Path(checkpoint).exists():
-            state = read_checkpoint(checkpoint)
-            if state["kind"] != task.kind or state["arch"] != task.arch():
-                raise TrainError(f"checkpoint {checkpoint} holds a {state['kind']} model with {state['arch']}, "
-                                 f"not the {task.kind} model with {task.arch()} asked for; "
-                                 "use another --checkpoint path or the same settings")
+        state = resumable_state(task, self.config, checkpoint) if resume else None
+        if state is not None:
             task.model.load_state_dict(state["state_dict"])
             self.state, self.step = state, int(state["step"])
+            self.saved = self.step
             self.history = {k: list(v) for k, v in state["history"].items()}
             self.commands = list(state.get("commands") or [state.get("train_config", {}).get("command", "")])
         self.commands.append(self.config.command)
@@ -426,6 +486,8 @@ class _Training:
             assert self.optimizer is not None
             save_checkpoint(self.checkpoint, _payload(self.task, self.optimizer, self.step, self.history,
                                                       self.config, self.commands))
+        if self.checkpoint is not None:
+            self.saved = self.step
         if wait:
             distributed.barrier()
 
@@ -472,8 +534,9 @@ class _Training:
             # (a resumed run that had nothing left to do still records its command); after a
             # Ctrl-C or a failed peer nobody waits: the other ranks may be gone
             self.write(wait=status == DONE)
-        elif status == NONFINITE and self.checkpoint is not None and not Path(self.checkpoint).exists():
-            message += "; no checkpoint had been written yet"
+        elif status == NONFINITE and self.checkpoint is not None:  # (the broken step is not written)
+            message += ("; no checkpoint had been written yet" if self.saved is None
+                        else f"; the checkpoint {self.checkpoint} holds step {self.saved}")
         total = self.history.get("total")
         if not message and total:
             message = f"{self.step} steps, loss {total[0]:.4g} -> {total[-1]:.4g}"
@@ -525,7 +588,8 @@ def train(
         with Ending() as ending:
             run.run_steps(bar, callback)
         status = ending.status
-        message = ending.message(run.step, f"kept the last good weights (step {run.step})", " (lower the learning rate)")
+        kept = f"kept the last good weights (step {run.step})" if run.step else "kept the initial weights"
+        message = ending.message(run.step, kept, " (lower the learning rate)")
     except RuntimeError as exc:
         if not (several and _peer_failure(exc)):
             raise
