@@ -9,20 +9,28 @@ scans, and 100-megapixel panoramas, which are downscaled while decoding (JPEG dr
 they neither exhaust memory nor trigger Pillow's decompression-bomb warning. Every failure is an
 :class:`ImageError` whose message is one line naming the file, URL or value at fault.
 
-URLs are downloaded once into :func:`cache_dir` and read from there afterwards.
+URLs are downloaded once into :func:`cache_dir` and read from there afterwards. Only a whole,
+decodable image is ever cached: a download must finish within :data:`DOWNLOAD_TIMEOUT` seconds in
+all (``$NSTLIB_DOWNLOAD_TIMEOUT`` overrides it), be at most :data:`MAX_DOWNLOAD_BYTES` long, be as
+long as its ``Content-Length`` says, and decode (with the same checks as :func:`load_image`) before
+it is renamed into the cache. A cached file that does not decode (left by an older nstlib) is
+removed when it is loaded, and the error says so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import math
 import numbers
 import os
 import re
+import socket
 import stat
 import struct
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 import torch
@@ -41,12 +49,14 @@ from torch import Tensor
 
 from .assets import bundled_image, bundled_image_names
 from .errors import NstlibError
-from .files import atomic_file
+from .files import atomic_file, atomic_path
 
 __all__ = [
     "ImageLike",
     "DEFAULT_MAX_PIXELS",
     "ImageError",
+    "DOWNLOAD_TIMEOUT",
+    "MAX_DOWNLOAD_BYTES",
     "MAX_SOURCE_PIXELS",
     "cache_dir",
     "check_output_path",
@@ -64,13 +74,19 @@ MAX_SOURCE_PIXELS = 1 << 30
 #: ``load_image``'s default cap on the pixels of what it returns (16 MP; see :func:`max_pixels_for`).
 DEFAULT_MAX_PIXELS = 16_000_000
 
-#: Seconds to wait for a server before a download fails.
+#: Seconds a whole download may take (a total deadline, not a per-read timeout); the environment
+#: variable ``NSTLIB_DOWNLOAD_TIMEOUT`` overrides it (for a slow connection, or a test).
 DOWNLOAD_TIMEOUT = 30.0
+#: Downloads longer than this (128 MiB) are refused: a ``Content-Length`` above it before reading,
+#: a body without one as soon as it passes it. A 100-megapixel JPEG is well under it; a larger image
+#: can be downloaded by other means and loaded as a file.
+MAX_DOWNLOAD_BYTES = 128 << 20
 
 _URL_SCHEMES = ("http://", "https://")
 _REDUCING_GAP = 3.0  # Pillow: >= 3 is indistinguishable from a plain Lanczos resize
 _SAVE_OPTIONS: dict[str, dict[str, int]] = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
 _CHUNK = 1 << 20
+_PROBE_SIZE = 64  # a download is decoded at most this large (JPEG: in draft mode) before caching
 _SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 # EXIF Orientation value -> the transpose that makes the image upright (the EXIF 2.3 table, the
@@ -407,7 +423,8 @@ def load_image(
 
     Args:
         source: a file path, an ``http://`` / ``https://`` URL (downloaded once into
-            :func:`cache_dir`, see :func:`fetch_url`), or the name of a bundled photo or style
+            :func:`cache_dir`, see :func:`fetch_url`; a cached file that does not decode is
+            removed, and the error says so), or the name of a bundled photo or style
             image (``"chelsea"``, ``"mondrian"``; :func:`nstlib.core.assets.bundled_image`) when no
             file of that name is in the working folder.
         size: if given, resize (Lanczos) so that the longer side is ``size`` pixels, keeping the
@@ -429,7 +446,7 @@ def load_image(
     max_pixels = _check_size(max_pixels, "max_pixels")
     expected = _check_sha256(sha256)
     if _is_url(source):
-        path = fetch_url(str(source), expected)
+        path = _fetch(str(source), expected, check_cached=False)  # decoded below
         label = f"'{source}' (cached as '{path}')"
     elif isinstance(source, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source):
         raise ImageError(f"cannot load image '{source}': only http:// and https:// URLs are supported")
@@ -440,12 +457,17 @@ def load_image(
             raise ImageError(f"load_image expects a path or URL, got {source!r}") from exc
         label = f"'{source}'"
         path, label = _bundled_if_missing(source, path, label)
-    _check_local_file(path, label)
-    if expected is not None and not _is_url(source):
-        actual = _file_sha256(path)
-        if actual != expected:
-            raise ImageError(f"sha256 mismatch for {label}: expected {expected}, got {actual}")
-    image = _decode(path, label, size, max_pixels)
+    try:
+        _check_local_file(path, label)
+        if expected is not None and not _is_url(source):
+            actual = _file_sha256(path)
+            if actual != expected:
+                raise ImageError(f"sha256 mismatch for {label}: expected {expected}, got {actual}")
+        image = _decode(path, label, size, max_pixels)
+    except ImageError as exc:
+        if _is_url(source):  # garbage cached by an older nstlib: remove it, never fail on it forever
+            raise _forget_cached(path, exc) from exc
+        raise
     return image if device is None else image.to(device)
 
 
@@ -477,36 +499,141 @@ def _cache_path(url: str) -> Path:
     return cache_dir() / "downloads" / f"{key}-{basename}"
 
 
-def _download(url: str, target: Path) -> str:
-    """Stream ``url`` into ``target`` atomically; return the SHA-256 of what was written."""
-    digest = hashlib.sha256()
+def _download_deadline() -> float:
+    """Seconds a download may take in all: ``$NSTLIB_DOWNLOAD_TIMEOUT``, else :data:`DOWNLOAD_TIMEOUT`."""
+    raw = os.environ.get("NSTLIB_DOWNLOAD_TIMEOUT", "").strip()
+    if not raw:
+        return DOWNLOAD_TIMEOUT
     try:
-        with atomic_file(target) as handle:
-            request = urllib.request.Request(url, headers={"User-Agent": "nstlib"})
-            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    digest.update(chunk)
-                    handle.write(chunk)
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ImageError(f"NSTLIB_DOWNLOAD_TIMEOUT must be a number of seconds > 0, got {raw!r}")
+    return seconds
+
+
+def _announced_length(url: str, response: http.client.HTTPResponse) -> int | None:
+    """The response's ``Content-Length`` (None if absent or unreadable); ImageError above the cap."""
+    try:
+        length = int(response.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    if length > MAX_DOWNLOAD_BYTES:
+        raise ImageError(
+            f"cannot download '{url}': its Content-Length of {length} bytes is more than the limit of "
+            f"{MAX_DOWNLOAD_BYTES} bytes; download it by other means and load the file"
+        )
+    return length if length >= 0 else None
+
+
+def _limit_next_read(response: http.client.HTTPResponse, seconds: float) -> None:
+    """Make the response's next socket read wait at most ``seconds``.
+
+    http.client keeps the socket at ``response.fp.raw._sock``; where it is not found, the per-read
+    timeout that ``urlopen`` was given stays, and the deadline is still checked between reads.
+    """
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _receive(url: str, response: http.client.HTTPResponse, handle: BinaryIO, seconds: float,
+             until: float) -> int:
+    """Copy the body into ``handle`` by the monotonic ``until`` (``seconds`` after the start); return its length.
+
+    Reads return whatever has arrived (``read1``), so a server that drips a byte at a time is cut
+    off at the deadline, and a body longer than :data:`MAX_DOWNLOAD_BYTES` as soon as it passes it.
+    """
+    received = 0
+    while True:
+        left = until - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            _limit_next_read(response, left)
+            chunk = response.read1(_CHUNK)
+        except TimeoutError:
+            raise ImageError(
+                f"cannot download '{url}': not finished within {seconds:g} s ({received} bytes received); "
+                "NSTLIB_DOWNLOAD_TIMEOUT sets a longer limit"
+            ) from None
+        if not chunk:
+            return received
+        received += len(chunk)
+        if received > MAX_DOWNLOAD_BYTES:
+            raise ImageError(
+                f"cannot download '{url}': it is more than the limit of {MAX_DOWNLOAD_BYTES} bytes; "
+                "download it by other means and load the file"
+            )
+        handle.write(chunk)
+
+
+def _check_image(path: Path, label: str) -> None:
+    """Raise ImageError (naming ``label``) unless ``path`` decodes as :func:`load_image` would decode it.
+
+    The same checks (a non-empty regular file, the pixel limit, Pillow's decompression-bomb limit,
+    a whole, uncorrupted stream), decoded small: a JPEG in draft mode, anything else resized.
+    """
+    _check_local_file(path, label)
+    _decode(path, label, _PROBE_SIZE, _PROBE_SIZE * _PROBE_SIZE)
+
+
+def _download(url: str, target: Path) -> str:
+    """Stream ``url`` into ``target`` atomically; return the SHA-256 of what was written.
+
+    Nothing reaches ``target`` (and no temporary file stays) unless the whole body arrived within
+    the deadline (:data:`DOWNLOAD_TIMEOUT`), is at most :data:`MAX_DOWNLOAD_BYTES` long, is as long
+    as its ``Content-Length`` and decodes as an image; otherwise ImageError names the URL and what
+    it got.
+    """
+    seconds = _download_deadline()
+    until = time.monotonic() + seconds
+    try:
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as handle:
+                request = urllib.request.Request(url, headers={"User-Agent": "nstlib"})
+                with urllib.request.urlopen(request, timeout=seconds) as response:
+                    announced = _announced_length(url, response)
+                    kind = response.headers.get("Content-Type") or "no Content-Type"
+                    received = _receive(url, response, handle, seconds, until)
+            if announced is not None and received < announced:
+                raise ImageError(
+                    f"cannot download '{url}': the server sent {received} bytes of the {announced} "
+                    "its Content-Length announced (cut off); nothing was cached"
+                )
+            _check_image(tmp, f"'{url}' (the server sent {kind}, {received} bytes; nothing was cached)")
+            digest = _file_sha256(tmp)
+    except ImageError:
+        raise
     except urllib.error.HTTPError as exc:
         raise ImageError(f"cannot download '{url}': HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise ImageError(f"cannot download '{url}': {exc.reason}") from exc
+    except http.client.HTTPException as exc:  # a malformed or cut-off response
+        raise ImageError(f"cannot download '{url}': bad response ({type(exc).__name__}: {exc})") from exc
     except (OSError, ValueError) as exc:  # timeouts, resets, bad URLs, disk full
         raise ImageError(f"cannot download '{url}': {exc}") from exc
-    return digest.hexdigest()
+    return digest
 
 
-def fetch_url(url: str, sha256: str | None = None) -> Path:
-    """Download ``url`` (http/https) into the cache once and return the cached file's path.
+def _forget_cached(path: Path, error: ImageError) -> ImageError:
+    """Remove the cached file ``path`` that failed with ``error``; return ``error`` saying so."""
+    path.unlink(missing_ok=True)
+    return ImageError(f"{error}; the cached copy was removed, so the next attempt downloads it again")
 
-    A second call for the same URL does not touch the network. With ``sha256``, the file is
-    checked; on a mismatch the cached copy is deleted and ImageError names the URL and both hashes.
-    """
+
+def _fetch(url: str, expected: str | None, check_cached: bool) -> Path:
+    """:func:`fetch_url` with the digest already checked; ``check_cached``: decode a cache hit too."""
     if not _is_url(url):
         raise ImageError(f"cannot download '{url}': not an http:// or https:// URL")
-    expected = _check_sha256(sha256)
     target = _cache_path(url)
     if target.is_file():
+        if check_cached:
+            try:
+                _check_image(target, f"'{url}' (cached as '{target}')")
+            except ImageError as exc:
+                raise _forget_cached(target, exc) from exc
         actual = _file_sha256(target) if expected is not None else None
     else:
         actual = _download(url, target)
@@ -514,6 +641,20 @@ def fetch_url(url: str, sha256: str | None = None) -> Path:
         target.unlink(missing_ok=True)
         raise ImageError(f"sha256 mismatch for '{url}': expected {expected}, got {actual}")
     return target
+
+
+def fetch_url(url: str, sha256: str | None = None) -> Path:
+    """Download ``url`` (http/https) into the cache once and return the cached file's path.
+
+    A second call for the same URL does not touch the network. Only a whole image that decodes is
+    cached: the download must end within :data:`DOWNLOAD_TIMEOUT` seconds in all
+    (``$NSTLIB_DOWNLOAD_TIMEOUT`` overrides it), be at most :data:`MAX_DOWNLOAD_BYTES` long and as
+    long as its ``Content-Length``, and decode with :func:`load_image`'s checks; otherwise nothing is
+    cached and ImageError names the URL and what it got. A cached file that no longer decodes (left
+    by an older nstlib) is deleted, and ImageError says so. With ``sha256``, the file is checked; on a mismatch the
+    cached copy is deleted and ImageError names the URL and both hashes.
+    """
+    return _fetch(url, _check_sha256(sha256), check_cached=True)
 
 
 # --------------------------------------------------------------------------------------------
