@@ -128,3 +128,29 @@ def test_train_rescues_its_export(cli, pair, tmp_path, monkeypatch):
     assert result.code == 1, result.err
     result.one_line("full/m.pt", "m.rescued.pt")
     assert (tmp_path / "m.rescued.pt").is_file() and (tmp_path / "ck.pt").is_file()
+
+
+def test_video_rescues_its_clip_and_gif(cli, tmp_path, monkeypatch):
+    pytest.importorskip("av")
+    from nstlib.core.assets import video_clip
+
+    (tmp_path / "full").mkdir()
+    monkeypatch.setattr(files, "open_temp", _fail_in(tmp_path / "full"))
+    result = cli("video", "--video_path", video_clip(), "--method", "fast", "--max_frames", "2", "--image_size", "32",
+                 "--output_path", "full/o.mp4", "--gif", "full/o.gif", "--frames_dir", "frames", "--device", "cpu", "-q")
+    assert result.code == 1, result.err
+    result.one_line("full/o.mp4", "o.rescued.mp4", "full/o.gif", "o.rescued.gif")
+    assert (tmp_path / "o.rescued.mp4").stat().st_size > 0 and (tmp_path / "o.rescued.gif").stat().st_size > 0
+    assert leftovers(tmp_path) == []
+
+
+def test_mesh_rescues_every_file(cli, tmp_path, monkeypatch):
+    pytest.importorskip("trimesh")
+    (tmp_path / "full").mkdir()
+    monkeypatch.setattr(files, "open_temp", _fail_in(tmp_path / "full"))
+    result = cli("mesh", "--output", "full/m.glb", "--num_steps", "1", "--texture_size", "16", "--render_size", "16",
+                 "--views", "1", "--frames", "2", "--device", "cpu", "-q")
+    assert result.code == 1, result.err
+    result.one_line("m.rescued.glb", "m.rescued.obj", "m.rescued.gif")
+    assert {p.name for p in tmp_path.glob("m.rescued.*")} == {f"m.rescued.{s}" for s in ("glb", "obj", "mtl", "png", "gif")}
+    assert list((tmp_path / "full").iterdir()) == [] and leftovers(tmp_path) == []

@@ -103,3 +103,21 @@ def test_a_signal_during_the_final_write_waits_for_the_whole_file(sig, cli, pair
     assert result.code == CODES[sig], result.err
     result.one_line("interrupted while saving", "o.png")
     assert Image.open(tmp_path / "o.png").size == (32, 27) and (tmp_path / "h.json").is_file()
+
+
+def test_sigterm_mid_video_keeps_the_finished_frames(tmp_path):
+    pytest.importorskip("av")
+    from nstlib.core.assets import video_clip
+
+    proc = _start(["video", "--video_path", video_clip(), "--method", "gatys", "--num_steps", "30",
+                   "--image_size", "32", "--max_frames", "60", "--output_path", "o.mp4", "--frames_dir", "frames",
+                   "--device", "cpu", "-q"], tmp_path)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "frames" / "000001.png").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "run the same command again" in _stderr_line(err)
+    assert len(list((tmp_path / "frames").glob("0*.png"))) >= 2
+    assert not (tmp_path / "o.mp4").exists() and leftovers(tmp_path) == []
